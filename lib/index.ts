@@ -1,0 +1,3 @@
+export * as ops from './ops/index.js';
+export * from './tensor.js';
+export { addon } from './native.js';

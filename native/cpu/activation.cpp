@@ -1,0 +1,54 @@
+#include "../ops/activation.h"
+
+#include <cmath>
+
+#include "../core/threads.h"
+
+namespace amae::cpu {
+
+namespace {
+constexpr int64_t kGrain = 16384;  // elements per task: enough work to amortise a hand-off
+constexpr float kInvSqrt2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+}  // namespace
+
+void gelu_forward(const Tensor& x, const Tensor& y) {
+  const float* in = x.f32();
+  float* out = y.f32();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) out[i] = 0.5f * in[i] * (1.0f + std::erf(in[i] * kInvSqrt2));
+  });
+}
+
+void gelu_backward(const Tensor& x, const Tensor& dy, const Tensor& dx) {
+  const float* in = x.f32();
+  const float* g = dy.f32();
+  float* d = dx.f32();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float v = in[i];
+      const float cdf = 0.5f * (1.0f + std::erf(v * kInvSqrt2));
+      const float pdf = kInvSqrt2Pi * std::exp(-0.5f * v * v);
+      d[i] += g[i] * (cdf + v * pdf);
+    }
+  });
+}
+
+void leaky_relu_forward(const Tensor& x, const Tensor& y, float slope) {
+  const float* in = x.f32();
+  float* out = y.f32();
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) out[i] = in[i] > 0.0f ? in[i] : slope * in[i];
+  });
+}
+
+void leaky_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, float slope) {
+  const float* out = y.f32();
+  const float* g = dy.f32();
+  float* d = dx.f32();
+  parallel_for(y.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) d[i] += out[i] > 0.0f ? g[i] : slope * g[i];
+  });
+}
+
+}  // namespace amae::cpu

@@ -1,0 +1,146 @@
+// op(name, inputs, attrs) → Promise<outputs>: checks the call on the JS thread (typed errors
+// thrown synchronously), then runs the op in an AsyncWorker off the event loop.
+#include <napi.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "../core/error.h"
+#include "convert.h"
+#include "op_registry.h"
+
+namespace amae::napi {
+namespace {
+
+class OpWorker : public Napi::AsyncWorker {
+ public:
+  OpWorker(Napi::Env env, const OpDef* def, OpCall call, Napi::Object keep)
+      : Napi::AsyncWorker(env, "amae.op"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        def_(def),
+        call_(std::move(call)),
+        keep_(Napi::Persistent(keep)) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      def_->run(call_);
+    } catch (const std::bad_alloc&) {
+      SetError(call_.op_ + ": out of memory");
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(keep_.Value().Get("outputs")); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  const OpDef* def_;
+  OpCall call_;
+  Napi::ObjectReference keep_;  // inputs and outputs stay alive while the worker runs
+};
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s.empty() ? "none" : s;
+}
+
+void read_attrs(const OpDef& def, const Napi::Value& v, OpCall& call) {
+  if (v.IsUndefined()) return;
+  if (!v.IsObject() || v.IsArray()) type_error(def.name + ": attrs must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+    if (std::find(def.attrs.begin(), def.attrs.end(), k) == def.attrs.end())
+      type_error(def.name + ": unknown attribute attrs." + k + " (accepted: " + join(def.attrs) + ")");
+    Napi::Value a = o.Get(k);
+    std::vector<double> vals;
+    if (a.IsNumber()) {
+      vals.push_back(a.As<Napi::Number>().DoubleValue());
+      call.attr_is_list_[k] = false;
+    } else if (a.IsBoolean()) {
+      vals.push_back(a.As<Napi::Boolean>().Value() ? 1.0 : 0.0);
+      call.attr_is_list_[k] = false;
+    } else if (a.IsArray()) {
+      Napi::Array arr = a.As<Napi::Array>();
+      for (uint32_t j = 0; j < arr.Length(); ++j) {
+        Napi::Value e = arr.Get(j);
+        if (!e.IsNumber()) type_error(def.name + ": attrs." + k + "[" + std::to_string(j) + "] must be a number");
+        vals.push_back(e.As<Napi::Number>().DoubleValue());
+      }
+      call.attr_is_list_[k] = true;
+    } else {
+      type_error(def.name + ": attrs." + k + " must be a number, a boolean or a list of numbers");
+    }
+    call.attrs_[k] = std::move(vals);
+  }
+}
+
+Napi::Value Op(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value result;
+  rethrow_as_js(env, [&] {
+    if (info.Length() < 2 || !info[0].IsString())
+      type_error("op(name, inputs, attrs?): name must be a string");
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    const OpDef* def = find_op(name);
+    if (!def) type_error("op: unknown op '" + name + "'");
+    if (!info[1].IsObject() || info[1].IsArray()) type_error(name + ": inputs must be an object of tensors");
+
+    OpCall call(name);
+    Napi::Object inputs = info[1].As<Napi::Object>();
+    Napi::Array keys = inputs.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); ++i) {
+      const std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+      if (std::find(def->inputs.begin(), def->inputs.end(), k) == def->inputs.end())
+        type_error(name + ": unknown input inputs." + k + " (accepted: " + join(def->inputs) + ")");
+      call.inputs_[k] = tensor_from_js(inputs.Get(k), name + ": inputs." + k);
+    }
+    read_attrs(*def, info.Length() > 2 ? info[2] : env.Undefined(), call);
+    def->prepare(call);
+
+    Napi::Object outputs = Napi::Object::New(env);
+    for (auto& [oname, spec] : call.declared_) {
+      Tensor view;
+      outputs.Set(oname, new_js_tensor(env, spec.first, spec.second, &view));
+      call.outputs_[oname] = view;
+    }
+    Napi::Object keep = Napi::Object::New(env);
+    keep.Set("inputs", inputs);
+    keep.Set("outputs", outputs);
+    auto* worker = new OpWorker(env, def, std::move(call), keep);
+    result = worker->promise();
+    worker->Queue();
+  });
+  return result;
+}
+
+Napi::Value OpList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto ops = all_ops();
+  Napi::Array out = Napi::Array::New(env, ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", ops[i]->name);
+    Napi::Array in = Napi::Array::New(env), at = Napi::Array::New(env);
+    for (size_t j = 0; j < ops[i]->inputs.size(); ++j) in.Set(static_cast<uint32_t>(j), ops[i]->inputs[j]);
+    for (size_t j = 0; j < ops[i]->attrs.size(); ++j) at.Set(static_cast<uint32_t>(j), ops[i]->attrs[j]);
+    d.Set("inputs", in);
+    d.Set("attrs", at);
+    out.Set(static_cast<uint32_t>(i), d);
+  }
+  return out;
+}
+
+}  // namespace
+
+void init_op_binding(Napi::Env env, Napi::Object exports) {
+  exports.Set("op", Napi::Function::New(env, Op, "op"));
+  exports.Set("opList", Napi::Function::New(env, OpList, "opList"));
+}
+
+}  // namespace amae::napi
