@@ -59,6 +59,14 @@ export interface GradCheckSpec {
  * analytic gradient. Ops are deterministic, so outputs the probe does not touch cancel exactly.
  */
 export async function gradcheck(t: ExecutionContext, spec: GradCheckSpec): Promise<void> {
+  const failures = await gradcheckFailures(spec);
+  if (failures.length) t.fail(failures.join('; '));
+  else t.pass(`gradients of ${spec.wrt.join(', ')} match finite differences`);
+}
+
+/** The gradcheck itself: one message per input whose gradient disagrees (empty when all agree). */
+export async function gradcheckFailures(spec: GradCheckSpec): Promise<string[]> {
+  const failures: string[] = [];
   const { eps = 1e-2, rtol = 2e-2, atol = 2e-3, samples = 24, seed = 7 } = spec;
   const outs = await spec.forward(spec.inputs);
   const dOut = outs.map((o, i) => randn(o.shape, seed + 101 * (i + 1)));
@@ -76,7 +84,7 @@ export async function gradcheck(t: ExecutionContext, spec: GradCheckSpec): Promi
     const x = spec.inputs[name];
     const g = analytic[name];
     if (!g || g.data.length !== x.data.length) {
-      t.fail(`gradcheck: no gradient of matching size for ${name}`);
+      failures.push(`no gradient of matching size for ${name}`);
       continue;
     }
     const idx =
@@ -101,7 +109,7 @@ export async function gradcheck(t: ExecutionContext, spec: GradCheckSpec): Promi
         break;
       }
     }
-    if (bad) t.fail(`gradcheck (eps ${eps}, rtol ${rtol}, atol ${atol}) ${bad}`);
-    else t.pass(`gradient of ${name} matches finite differences`);
+    if (bad) failures.push(`gradcheck (eps ${eps}, rtol ${rtol}, atol ${atol}) ${bad}`);
   }
+  return failures;
 }
