@@ -1,0 +1,178 @@
+#include "../ops/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "../core/threads.h"
+#include "gemm.h"
+#include "reduce.h"
+
+namespace amae::cpu {
+
+namespace {
+
+// Query rows per tile. A tile's scratch is kQueryTile × L floats for a segment of L tokens, so
+// memory grows linearly with the longest segment instead of quadratically, while the tile's
+// products stay large enough for sgemm to run at speed.
+constexpr int64_t kQueryTile = 64;
+
+int64_t tiles_of(int64_t len) { return (len + kQueryTile - 1) / kQueryTile; }
+
+// Per-thread scratch for score/probability tiles: grows to the largest request a thread has
+// seen and is reused after that, so steady-state calls allocate nothing.
+float* tile_scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// The segment table of one call, on the calling thread (workers reach it through the
+// pointers, never through their own thread_local copy).
+struct Segments {
+  const int64_t* start;       // [nseg + 1] token offsets
+  const int64_t* tile_start;  // [nseg + 1] index of each segment's first query tile
+  int64_t count;
+};
+
+// Copies offsets and checks the copy. The binding validated offsets on the JS thread, but the
+// typed array stays writable from JS while the op runs on a worker; every index the kernels use
+// comes from this checked copy, so a late write cannot become an out-of-bounds access.
+Segments segment_table(const Tensor& offsets, int64_t T) {
+  thread_local std::vector<int64_t> buf;
+  const int64_t nseg = offsets.numel() - 1;
+  AMAE_CHECK(nseg >= 1, "attention: offsets needs at least two entries");
+  buf.resize(static_cast<size_t>(2 * (nseg + 1)));
+  int64_t* start = buf.data();
+  int64_t* tile_start = start + nseg + 1;
+  const int32_t* off = offsets.i32();
+  start[0] = off[0];
+  tile_start[0] = 0;
+  AMAE_CHECK(start[0] == 0, "attention: offsets[0] must be 0");
+  for (int64_t s = 0; s < nseg; ++s) {
+    start[s + 1] = off[s + 1];
+    AMAE_CHECK(start[s + 1] >= start[s], "attention: offsets must be non-decreasing");
+    tile_start[s + 1] = tile_start[s] + tiles_of(start[s + 1] - start[s]);
+  }
+  AMAE_CHECK(start[nseg] == T, "attention: offsets must end at T");
+  return {start, tile_start, nseg};
+}
+
+struct Geometry {
+  int64_t T, E, heads, d, ld;  // ld = 3E, the row stride of qkv and dqkv
+  float scale;
+};
+
+Geometry geometry(const Tensor& qkv, int heads) {
+  const int64_t T = qkv.dim(0), E = qkv.dim(1) / 3;
+  AMAE_CHECK(qkv.ndim == 2 && qkv.dim(1) == 3 * E && E > 0 && heads > 0 && E % heads == 0,
+             "attention: qkv must be [T, 3E] with E divisible by heads");
+  const int64_t d = E / heads;
+  return {T, E, heads, d, 3 * E, 1.0f / std::sqrt(static_cast<float>(d))};
+}
+
+}  // namespace
+
+void attention_forward(const Tensor& qkv, const Tensor& offsets, const Tensor& out, const Tensor& lse, int heads) {
+  const Geometry g = geometry(qkv, heads);
+  AMAE_CHECK(out.numel() == g.T * g.E && lse.numel() == g.heads * g.T, "attention_forward: output shapes disagree");
+  const Segments seg = segment_table(offsets, g.T);
+  const float* X = qkv.f32();
+  float* O = out.f32();
+  float* LSE = lse.f32();
+
+  // One work item per (query tile, head); tiles of all segments are numbered consecutively.
+  const int64_t tiles = seg.tile_start[seg.count];
+  parallel_for(tiles * g.heads, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t tile = i / g.heads, h = i % g.heads;
+      // The segment whose tile range holds `tile`; upper_bound steps over empty segments,
+      // whose ranges are empty.
+      const int64_t s = std::upper_bound(seg.tile_start, seg.tile_start + seg.count + 1, tile) - seg.tile_start - 1;
+      const int64_t a = seg.start[s], L = seg.start[s + 1] - a;
+      const int64_t q0 = (tile - seg.tile_start[s]) * kQueryTile;
+      const int64_t tq = std::min(kQueryTile, L - q0);
+      const float* Q = X + (a + q0) * g.ld + h * g.d;
+      const float* K = X + a * g.ld + g.E + h * g.d;
+      const float* V = X + a * g.ld + 2 * g.E + h * g.d;
+
+      float* P = tile_scratch(static_cast<size_t>(tq * L));
+      sgemm(false, true, tq, L, g.d, g.scale, Q, g.ld, K, g.ld, 0.0f, P, L);
+      for (int64_t r = 0; r < tq; ++r) {
+        float* p = P + r * L;
+        // Softmax shifted by the row maximum so exp never overflows.
+        const float m = *std::max_element(p, p + L);
+        for (int64_t j = 0; j < L; ++j) p[j] = std::exp(p[j] - m);
+        const float sum = lane_sum(L, [&](int64_t j) { return p[j]; });
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j < L; ++j) p[j] *= inv;
+        LSE[h * g.T + a + q0 + r] = m + std::log(sum);
+      }
+      sgemm(false, false, tq, g.d, L, 1.0f, P, L, V, g.ld, 0.0f, O + (a + q0) * g.E + h * g.d, g.E);
+    }
+  });
+}
+
+void attention_backward(const Tensor& qkv, const Tensor& offsets, const Tensor& out, const Tensor& lse,
+                        const Tensor& dout, const Tensor& dqkv, int heads) {
+  const Geometry g = geometry(qkv, heads);
+  AMAE_CHECK(out.numel() == g.T * g.E && lse.numel() == g.heads * g.T && dout.numel() == g.T * g.E &&
+                 dqkv.numel() == g.T * g.ld,
+             "attention_backward: shapes disagree");
+  const Segments seg = segment_table(offsets, g.T);
+  const float* X = qkv.f32();
+  const float* O = out.f32();
+  const float* LSE = lse.f32();
+  const float* DO = dout.f32();
+  float* DX = dqkv.f32();
+
+  // One work item per (segment, head). dK and dV sum over every query tile of the segment; the
+  // item walks its tiles in order and accumulates straight into dqkv, so each gradient element
+  // is summed in one fixed order whatever the thread count, and no per-tile partials are kept.
+  parallel_for(seg.count * g.heads, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t s = i / g.heads, h = i % g.heads;
+      const int64_t a = seg.start[s], L = seg.start[s + 1] - a;
+      if (L == 0) continue;
+      const int64_t tq_max = std::min(kQueryTile, L);
+      float* P = tile_scratch(static_cast<size_t>(2 * tq_max * L + tq_max));
+      float* dS = P + tq_max * L;
+      float* D = dS + tq_max * L;
+      const float* K = X + a * g.ld + g.E + h * g.d;
+      const float* V = X + a * g.ld + 2 * g.E + h * g.d;
+      float* dK = DX + a * g.ld + g.E + h * g.d;
+      float* dV = DX + a * g.ld + 2 * g.E + h * g.d;
+
+      for (int64_t q0 = 0; q0 < L; q0 += kQueryTile) {
+        const int64_t tq = std::min(kQueryTile, L - q0);
+        const float* Q = X + (a + q0) * g.ld + h * g.d;
+        const float* Ot = O + (a + q0) * g.E + h * g.d;
+        const float* dO = DO + (a + q0) * g.E + h * g.d;
+        float* dQ = DX + (a + q0) * g.ld + h * g.d;
+
+        // P = exp(S − lse): the forward's probabilities, recomputed from the saved row lse.
+        sgemm(false, true, tq, L, g.d, g.scale, Q, g.ld, K, g.ld, 0.0f, P, L);
+        for (int64_t r = 0; r < tq; ++r) {
+          float* p = P + r * L;
+          const float l = LSE[h * g.T + a + q0 + r];
+          for (int64_t j = 0; j < L; ++j) p[j] = std::exp(p[j] - l);
+          // Σ_j P_ij dP_ij = dO_i · O_i (as O_i = Σ_j P_ij V_j): the softmax Jacobian's
+          // correction term from d values instead of L.
+          D[r] = lane_sum(g.d, [&](int64_t c) { return dO[r * g.E + c] * Ot[r * g.E + c]; });
+        }
+        // dP = dO·Vᵀ, then dS = P ⊙ (dP − D) in place.
+        sgemm(false, true, tq, L, g.d, 1.0f, dO, g.E, V, g.ld, 0.0f, dS, L);
+        for (int64_t r = 0; r < tq; ++r) {
+          const float* p = P + r * L;
+          float* ds = dS + r * L;
+          for (int64_t j = 0; j < L; ++j) ds[j] = p[j] * (ds[j] - D[r]);
+        }
+        sgemm(true, false, L, g.d, tq, 1.0f, P, L, dO, g.E, 1.0f, dV, g.ld);         // dV += Pᵀ·dO
+        sgemm(true, false, L, g.d, tq, g.scale, dS, L, Q, g.ld, 1.0f, dK, g.ld);     // dK += dSᵀ·Q·scale
+        sgemm(false, false, tq, g.d, L, g.scale, dS, L, K, g.ld, 1.0f, dQ, g.ld);    // dQ += dS·K·scale
+      }
+    }
+  });
+}
+
+}  // namespace amae::cpu
