@@ -3,3 +3,5 @@
 export * from './activation.js';
 export * from './attention.js';
 export * from './layernorm.js';
+export * from './loss.js';
+export * from './optim.js';
