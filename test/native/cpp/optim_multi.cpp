@@ -1,22 +1,19 @@
 // Checks the multi-tensor C++ entry points that native models use and the JS binding does not
 // expose (they take lists): adamw_step_multi against per-tensor adamw_step calls, and
-// clip_grad_norm against its definition. Built and run by optim_multi.test.ts; prints "ok" or
-// the first failure and exits non-zero.
+// clip_grad_norm against its definition.
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <vector>
 
-#include "../../native/ops/optim.h"
+#include "../../../native/ops/optim.h"
+#include "check.h"
 
 using namespace amae;
 
 namespace {
 
-int failures = 0;
-void expect(bool ok, const char* what) {
-  if (!ok && failures++ == 0) std::printf("FAIL: %s\n", what);
-}
+using check::expect;
 
 std::vector<float> randn(size_t n, unsigned seed, float scale = 1) {
   std::mt19937 gen(seed);
@@ -76,6 +73,5 @@ int main() {
   const std::vector<std::vector<float>> inf = g;
   expect(std::isinf(ops::clip_grad_norm(grads, 1.0f)) && g == inf, "non-finite norm leaves gradients alone");
 
-  if (!failures) std::printf("ok\n");
-  return failures ? 1 : 0;
+  return check::report();
 }

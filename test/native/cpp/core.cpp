@@ -1,0 +1,57 @@
+// The core pieces the op tests cannot see from JS: the Arena and the thread pool.
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "../../../native/core/arena.h"
+#include "../../../native/core/threads.h"
+#include "check.h"
+
+using check::expect;
+using namespace amae;
+
+int main() {
+  {
+    Arena a;
+    Tensor t = a.zeros({3, 5});
+    expect(reinterpret_cast<uintptr_t>(t.data) % Arena::kAlign == 0, "arena tensors are 64-byte aligned");
+    bool zero = true;
+    for (int i = 0; i < 15; ++i) zero &= t.f32()[i] == 0.0f;
+    expect(zero, "zeros() is zero-filled");
+    void* p = a.alloc(1);
+    expect(reinterpret_cast<uintptr_t>(p) % Arena::kAlign == 0, "odd-sized allocations keep alignment");
+    // A "training step" that outgrows the first block: several blocks, then one after reset.
+    for (int i = 0; i < 5; ++i) a.alloc(700 << 10);
+    const size_t cap = a.capacity(), peak = a.peak();
+    expect(peak >= 5 * (700 << 10), "peak counts every allocation");
+    a.reset();
+    expect(a.used() == 0 && a.capacity() == cap, "reset keeps the capacity in one block");
+    void* first = a.alloc(700 << 10);
+    for (int i = 0; i < 4; ++i) a.alloc(700 << 10);
+    expect(a.capacity() == cap, "the second step allocates nothing new");
+    a.reset();
+    expect(a.alloc(64) == first, "after reset the same memory is handed out again");
+  }
+  {
+    // Every index exactly once, across block sizes that do and do not divide n.
+    for (int64_t n : {0, 1, 7, 1000, 100003}) {
+      for (int64_t grain : {1, 3, 64, 1 << 20}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        parallel_for(n, grain, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+        });
+        bool once = true;
+        for (auto& h : hits) once &= h.load() == 1;
+        expect(once, "parallel_for covers every index exactly once");
+      }
+    }
+    // A nested call runs inline instead of deadlocking, and still covers its range.
+    std::atomic<int64_t> inner{0};
+    parallel_for(8, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) parallel_for(100, 7, [&](int64_t ib, int64_t ie) { inner += ie - ib; });
+    });
+    expect(inner.load() == 800, "nested parallel_for");
+    expect(num_threads() >= 1, "at least one thread");
+  }
+  return check::report();
+}
