@@ -4,4 +4,7 @@ export * from './activation.js';
 export * from './attention.js';
 export * from './layernorm.js';
 export * from './loss.js';
+export * from './norm.js';
 export * from './optim.js';
+export * from './pool.js';
+export * from './sequence.js';

@@ -1,0 +1,63 @@
+// Concatenation, the embedding add and row gathers. Backward functions compute the gradients
+// that `want` asks for (all by default); the others are absent from the result.
+import { runOp } from '../native.js';
+import type { IndexTensor, Tensor } from '../tensor.js';
+
+/** [a; b] along dim 1: a [N, Ca, ...], b [N, Cb, ...] → [N, Ca + Cb, ...]. */
+export async function concatForward(a: Tensor, b: Tensor): Promise<Tensor> {
+  return (await runOp<{ y: Tensor }>('concat_forward', { a, b })).y;
+}
+/** split is Ca, the channel count of a. */
+export async function concatBackward(
+  dy: Tensor,
+  split: number,
+  want: { a?: boolean; b?: boolean } = {},
+): Promise<{ a?: Tensor; b?: Tensor }> {
+  const r = await runOp<{ da?: Tensor; db?: Tensor }>(
+    'concat_backward',
+    { dy },
+    { split, grad_a: want.a ?? true, grad_b: want.b ?? true },
+  );
+  return { a: r.da, b: r.db };
+}
+
+/** y[t] = x[t] + pos[posIndex[t]] + mod[modIndex[t]] (spec §2.2: position plus modality embedding). */
+export async function embedAddForward(
+  x: Tensor,
+  pos: Tensor,
+  mod: Tensor,
+  posIndex: IndexTensor,
+  modIndex: IndexTensor,
+): Promise<Tensor> {
+  return (await runOp<{ y: Tensor }>('embed_add_forward', { x, pos, mod, pos_index: posIndex, mod_index: modIndex })).y;
+}
+/** numPos and numMod are the row counts P and K of the forward's pos and mod tables. */
+export async function embedAddBackward(
+  posIndex: IndexTensor,
+  modIndex: IndexTensor,
+  dy: Tensor,
+  sizes: { numPos: number; numMod: number },
+  want: { x?: boolean; pos?: boolean; mod?: boolean } = {},
+): Promise<{ x?: Tensor; pos?: Tensor; mod?: Tensor }> {
+  const r = await runOp<{ dx?: Tensor; dpos?: Tensor; dmod?: Tensor }>(
+    'embed_add_backward',
+    { pos_index: posIndex, mod_index: modIndex, dy },
+    {
+      num_pos: sizes.numPos,
+      num_mod: sizes.numMod,
+      grad_x: want.x ?? true,
+      grad_pos: want.pos ?? true,
+      grad_mod: want.mod ?? true,
+    },
+  );
+  return { x: r.dx, pos: r.dpos, mod: r.dmod };
+}
+
+/** y[t] = x[index[t]]: x [R, ...], index [T] → [T, ...]. */
+export async function gatherRowsForward(x: Tensor, index: IndexTensor): Promise<Tensor> {
+  return (await runOp<{ y: Tensor }>('gather_rows_forward', { x, index })).y;
+}
+/** rows is R, the row count of the forward's x; repeated indices accumulate. */
+export async function gatherRowsBackward(index: IndexTensor, dy: Tensor, rows: number): Promise<Tensor> {
+  return (await runOp<{ dx: Tensor }>('gather_rows_backward', { index, dy }, { rows })).dx;
+}

@@ -1,0 +1,68 @@
+// Argument helpers shared by op families on top of OpCall: rank bounds, Int32 index and offsets
+// validation (so that no out-of-range index ever reaches an op), and optional outputs.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "op_registry.h"
+
+namespace amae::napi {
+
+// A required input of the given dtype with at least min_ndim dimensions.
+inline Tensor input_min_rank(const OpCall& c, const std::string& name, DType dtype, int min_ndim) {
+  Tensor t = c.input_any_rank(name, dtype);
+  if (t.ndim < min_ndim)
+    c.fail_range("inputs." + name + " must have at least " + std::to_string(min_ndim) + " dimensions, got shape " +
+                 t.shape_str());
+  return t;
+}
+
+// RangeError unless every value of an Int32 input lies in [0, limit); names the first offender by
+// its flat position. `what` says what the indices point into.
+inline void expect_indices(const OpCall& c, const std::string& name, const Tensor& t, int64_t limit,
+                           const std::string& what) {
+  const int32_t* p = t.i32();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    if (p[i] < 0 || p[i] >= limit)
+      c.fail_range("inputs." + name + "[" + std::to_string(i) + "] = " + std::to_string(p[i]) +
+                   " is out of range [0, " + std::to_string(limit) + ") (" + what + ")");
+}
+
+// RangeError unless an Int32 offsets input [nseg + 1] starts at 0, ends at `total` and strictly
+// increases (every segment non-empty).
+inline void expect_offsets(const OpCall& c, const std::string& name, const Tensor& t, int64_t total,
+                           const std::string& what) {
+  const int32_t* p = t.i32();
+  const int64_t n = t.numel();
+  const std::string at = "inputs." + name;
+  if (n == 0) c.fail_range(at + " must hold at least one value (offsets[0] = 0)");
+  if (p[0] != 0) c.fail_range(at + "[0] = " + std::to_string(p[0]) + " must be 0");
+  for (int64_t i = 1; i < n; ++i)
+    if (p[i] <= p[i - 1])
+      c.fail_range(at + "[" + std::to_string(i) + "] = " + std::to_string(p[i]) + " must be greater than " + at +
+                   "[" + std::to_string(i - 1) + "] = " + std::to_string(p[i - 1]) + " (every segment non-empty)");
+  if (p[n - 1] != total)
+    c.fail_range(at + "[" + std::to_string(n - 1) + "] = " + std::to_string(p[n - 1]) + " must be " +
+                 std::to_string(total) + " (" + what + ")");
+}
+
+// A boolean attribute (JS true/false arrive as 1/0).
+inline bool flag_attr(const OpCall& c, const std::string& name, bool fallback) {
+  return c.num_attr(name, fallback ? 1.0 : 0.0) != 0.0;
+}
+
+// The output if prepare declared it, else an absent tensor (data == nullptr) that ops skip.
+inline Tensor optional_output(const OpCall& c, const std::string& name) {
+  auto it = c.outputs_.find(name);
+  return it == c.outputs_.end() ? Tensor() : it->second;
+}
+
+// dims with dim 0 replaced: the shape of `rows` rows shaped like t's.
+inline std::vector<int64_t> with_rows(const Tensor& t, int64_t rows) {
+  std::vector<int64_t> d = dims_of(t);
+  d[0] = rows;
+  return d;
+}
+
+}  // namespace amae::napi

@@ -1,0 +1,217 @@
+import test from 'ava';
+import { ops } from '../../lib/index.js';
+import { runOp } from '../../lib/native.js';
+import { type IndexTensor, type Tensor, indices } from '../../lib/tensor.js';
+import { gradcheck } from '../helpers/check.js';
+import { randn, rng } from '../helpers/random.js';
+
+function randint(n: number, hi: number, seed: number): IndexTensor {
+  const r = rng(seed);
+  return indices(Int32Array.from({ length: n }, () => Math.floor(r() * hi)));
+}
+
+// dst[index[t]] += src[t] in float32, tokens in ascending t: the order the ops promise, so their
+// results must match bit for bit.
+function scatterRef(index: IndexTensor, src: Tensor, rows: number): Float32Array {
+  const width = src.data.length / index.data.length;
+  const dst = new Float32Array(rows * width);
+  index.data.forEach((r, t) => {
+    for (let c = 0; c < width; c++) dst[r * width + c] = Math.fround(dst[r * width + c] + src.data[t * width + c]);
+  });
+  return dst;
+}
+
+test('concat forward stacks a and b along dim 1', async (t) => {
+  const a = randn([2, 3, 5, 7], 1);
+  const b = randn([2, 4, 5, 7], 2);
+  const y = await ops.concatForward(a, b);
+  t.deepEqual(y.shape, [2, 7, 5, 7]);
+  const ref: number[] = [];
+  for (let n = 0; n < 2; n++) ref.push(...a.data.subarray(n * 105, (n + 1) * 105), ...b.data.subarray(n * 140, (n + 1) * 140));
+  t.deepEqual(Array.from(y.data), ref);
+  // Tokens [N, C] concatenate the same way, and an empty side is allowed.
+  const e = await ops.concatForward(randn([3, 0], 3), randn([3, 2], 4));
+  t.deepEqual(e.shape, [3, 2]);
+});
+
+test('concat backward splits dy, returns only the gradients asked for and passes a finite-difference check', async (t) => {
+  const a = randn([2, 3, 5, 3], 5);
+  const b = randn([2, 2, 5, 3], 6);
+  const dy = randn([2, 5, 5, 3], 7);
+  const g = await ops.concatBackward(dy, 3);
+  t.deepEqual(g.a!.shape, a.shape);
+  t.deepEqual(g.b!.shape, b.shape);
+  t.deepEqual(Array.from(g.a!.data.subarray(45, 90)), Array.from(dy.data.subarray(75, 120)));
+  t.deepEqual(Array.from(g.b!.data.subarray(30, 60)), Array.from(dy.data.subarray(120, 150)));
+  const onlyB = await ops.concatBackward(dy, 3, { a: false });
+  t.is(onlyB.a, undefined);
+  t.deepEqual(onlyB.b, g.b);
+  const onlyA = await ops.concatBackward(dy, 3, { b: false });
+  t.is(onlyA.b, undefined);
+  t.deepEqual(onlyA.a, g.a);
+  await gradcheck(t, {
+    inputs: { a, b },
+    wrt: ['a', 'b'],
+    forward: async (i) => [await ops.concatForward(i.a, i.b)],
+    backward: async (_, [d]) => ops.concatBackward(d, 3) as Promise<Record<string, Tensor>>,
+  });
+});
+
+// Odd sizes: E = 45 spans two column blocks; 53 tokens over 11 positions and 9 contrasts repeat
+// indices, so the scatter-adds really accumulate.
+const [T, E, P, K] = [53, 45, 11, 9];
+
+test('embed add forward adds the position and modality rows of every token', async (t) => {
+  const x = randn([T, E], 8);
+  const pos = randn([P, E], 9);
+  const mod = randn([K, E], 10);
+  const pi = randint(T, P, 11);
+  const mi = randint(T, K, 12);
+  const y = await ops.embedAddForward(x, pos, mod, pi, mi);
+  t.deepEqual(y.shape, [T, E]);
+  const ref = new Float32Array(T * E);
+  for (let i = 0; i < T; i++)
+    for (let c = 0; c < E; c++)
+      ref[i * E + c] = Math.fround(Math.fround(x.data[i * E + c] + pos.data[pi.data[i] * E + c]) + mod.data[mi.data[i] * E + c]);
+  t.deepEqual(y.data, ref);
+});
+
+test('embed add backward scatter-adds in token order and passes a finite-difference check', async (t) => {
+  const pi = randint(T, P, 13);
+  const mi = randint(T, K, 14);
+  const dy = randn([T, E], 15);
+  const g = await ops.embedAddBackward(pi, mi, dy, { numPos: P, numMod: K });
+  t.deepEqual(g.x, dy);
+  t.deepEqual(g.pos!.shape, [P, E]);
+  t.deepEqual(g.pos!.data, scatterRef(pi, dy, P));
+  t.deepEqual(g.mod!.data, scatterRef(mi, dy, K));
+  const onlyMod = await ops.embedAddBackward(pi, mi, dy, { numPos: P, numMod: K }, { x: false, pos: false });
+  t.deepEqual(Object.keys(onlyMod).filter((k) => onlyMod[k as 'x'] !== undefined), ['mod']);
+  t.deepEqual(onlyMod.mod, g.mod);
+  await gradcheck(t, {
+    inputs: { x: randn([T, E], 16), pos: randn([P, E], 17), mod: randn([K, E], 18) },
+    wrt: ['x', 'pos', 'mod'],
+    forward: async (i) => [await ops.embedAddForward(i.x, i.pos, i.mod, pi, mi)],
+    backward: async (_, [d]) =>
+      ops.embedAddBackward(pi, mi, d, { numPos: P, numMod: K }) as Promise<Record<string, Tensor>>,
+  });
+});
+
+test('gather rows picks rows and scatter-adds back in token order', async (t) => {
+  for (const x of [randn([13, 37], 19), randn([13, 3, 5], 20)]) {
+    const index = randint(40, 13, 21);
+    const y = await ops.gatherRowsForward(x, index);
+    const w = x.data.length / 13;
+    t.deepEqual(y.shape, [40, ...x.shape.slice(1)]);
+    const ref = new Float32Array(40 * w);
+    index.data.forEach((r, i) => ref.set(x.data.subarray(r * w, (r + 1) * w), i * w));
+    t.deepEqual(y.data, ref);
+    const dy = randn(y.shape, 22);
+    const dx = await ops.gatherRowsBackward(index, dy, 13);
+    t.deepEqual(dx.shape, x.shape);
+    t.deepEqual(dx.data, scatterRef(index, dy, 13));
+    await gradcheck(t, {
+      inputs: { x },
+      wrt: ['x'],
+      forward: async (i) => [await ops.gatherRowsForward(i.x, index)],
+      backward: async (_, [d]) => ({ x: await ops.gatherRowsBackward(index, d, 13) }),
+    });
+  }
+});
+
+test('scatter-adds are deterministic with many tokens per row', async (t) => {
+  // 3000 tokens onto 7 rows of 96: every element sums ~430 float32 values, so any change of order
+  // would show in the low bits.
+  const index = randint(3000, 7, 23);
+  const dy = randn([3000, 96], 24);
+  const first = await ops.gatherRowsBackward(index, dy, 7);
+  t.deepEqual(first.data, scatterRef(index, dy, 7));
+  t.deepEqual(await ops.gatherRowsBackward(index, dy, 7), first);
+  const g = await ops.embedAddBackward(index, index, dy, { numPos: 7, numMod: 7 });
+  t.deepEqual(g.pos!.data, first.data);
+  t.deepEqual(g.mod!.data, first.data);
+});
+
+test('concat ops reject bad arguments with typed errors', (t) => {
+  const a = randn([2, 3, 4], 25);
+  t.throws(() => runOp('concat_forward', { a, b: randn([2, 3, 5], 1) }), {
+    instanceOf: RangeError,
+    message: /inputs\.b\.shape\[2\] must be 4/,
+  });
+  t.throws(() => runOp('concat_forward', { a, b: randn([2, 3], 1) }), {
+    instanceOf: RangeError,
+    message: /inputs\.b must have 3 dimensions/,
+  });
+  t.throws(() => runOp('concat_forward', { a: randn([4], 1), b: randn([4], 1) }), {
+    instanceOf: RangeError,
+    message: /inputs\.a must have at least 2 dimensions/,
+  });
+  t.throws(() => runOp('concat_backward', { dy: a }, { split: 4 }), {
+    instanceOf: RangeError,
+    message: /attrs\.split = 4 must lie in \[0, 3\]/,
+  });
+  t.throws(() => runOp('concat_backward', { dy: a }), { instanceOf: TypeError, message: /attrs\.split is required/ });
+});
+
+test('embed add ops reject bad arguments and out-of-range indices with typed errors', (t) => {
+  const x = randn([4, 6], 26);
+  const pos = randn([3, 6], 27);
+  const mod = randn([2, 6], 28);
+  const ok = indices([0, 1, 2, 1]);
+  const zeros = indices([0, 0, 0, 0]);
+  t.throws(() => runOp('embed_add_forward', { x, pos, mod, pos_index: indices([0, 1, 3, 1]), mod_index: zeros }), {
+    instanceOf: RangeError,
+    message: /inputs\.pos_index\[2\] = 3 is out of range \[0, 3\)/,
+  });
+  t.throws(() => runOp('embed_add_forward', { x, pos, mod, pos_index: ok, mod_index: indices([0, 0, 0, -1]) }), {
+    instanceOf: RangeError,
+    message: /inputs\.mod_index\[3\] = -1 is out of range \[0, 2\)/,
+  });
+  t.throws(() => runOp('embed_add_forward', { x, pos: randn([3, 5], 1), mod, pos_index: ok, mod_index: zeros }), {
+    instanceOf: RangeError,
+    message: /inputs\.pos\.shape\[1\] must be 6/,
+  });
+  t.throws(() => runOp('embed_add_forward', { x, pos, mod, pos_index: indices([0, 1, 2]), mod_index: zeros }), {
+    instanceOf: RangeError,
+    message: /inputs\.pos_index\.shape\[0\] must be 4/,
+  });
+  t.throws(() => runOp('embed_add_forward', { x, pos, mod, pos_index: { data: new Float32Array(4), shape: [4] }, mod_index: zeros }), {
+    instanceOf: TypeError,
+    message: /inputs\.pos_index must be int32/,
+  });
+  const dy = randn([4, 6], 29);
+  t.throws(() => runOp('embed_add_backward', { pos_index: ok, mod_index: zeros, dy }, { num_pos: 2, num_mod: 2 }), {
+    instanceOf: RangeError,
+    message: /inputs\.pos_index\[2\] = 2 is out of range \[0, 2\)/,
+  });
+  t.throws(() => runOp('embed_add_backward', { pos_index: ok, mod_index: zeros, dy }, { num_mod: 2 }), {
+    instanceOf: TypeError,
+    message: /attrs\.num_pos is required/,
+  });
+  t.notThrows(() => runOp('embed_add_backward', { pos_index: ok, mod_index: zeros, dy }, { num_mod: 2, grad_pos: false }));
+});
+
+test('gather rows ops reject bad arguments and out-of-range indices with typed errors', (t) => {
+  const x = randn([5, 3], 30);
+  t.throws(() => runOp('gather_rows_forward', { x, index: indices([0, 5]) }), {
+    instanceOf: RangeError,
+    message: /inputs\.index\[1\] = 5 is out of range \[0, 5\)/,
+  });
+  t.throws(() => runOp('gather_rows_forward', { x, index: indices([0, 1], [1, 2]) }), {
+    instanceOf: RangeError,
+    message: /inputs\.index must have 1 dimensions/,
+  });
+  const dy = randn([2, 3], 31);
+  t.throws(() => runOp('gather_rows_backward', { index: indices([-1, 0]), dy }, { rows: 5 }), {
+    instanceOf: RangeError,
+    message: /inputs\.index\[0\] = -1 is out of range/,
+  });
+  t.throws(() => runOp('gather_rows_backward', { index: indices([0, 1, 2]), dy }, { rows: 5 }), {
+    instanceOf: RangeError,
+    message: /inputs\.dy\.shape\[0\] must be 3/,
+  });
+  t.throws(() => runOp('gather_rows_backward', { index: indices([0, 1]), dy }, { rows: -1 }), {
+    instanceOf: RangeError,
+    message: /attrs\.rows must be ≥ 0/,
+  });
+});
