@@ -35,9 +35,8 @@ struct Segments {
   int64_t count;
 };
 
-// Copies offsets and checks the copy. The binding validated offsets on the JS thread, but the
-// typed array stays writable from JS while the op runs on a worker; every index the kernels use
-// comes from this checked copy, so a late write cannot become an out-of-bounds access.
+// Widens offsets to int64 and derives each segment's first query tile. The checks guard callers
+// inside amae; the binding has already validated what came from JS.
 Segments segment_table(const Tensor& offsets, int64_t T) {
   thread_local std::vector<int64_t> buf;
   const int64_t nseg = offsets.numel() - 1;

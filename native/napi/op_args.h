@@ -29,19 +29,20 @@ inline void expect_indices(const OpCall& c, const std::string& name, const Tenso
                    " is out of range [0, " + std::to_string(limit) + ") (" + what + ")");
 }
 
-// RangeError unless an Int32 offsets input [nseg + 1] starts at 0, ends at `total` and strictly
-// increases (every segment non-empty).
+// RangeError unless an Int32 offsets input [nseg + 1] starts at 0, ends at `total` and increases
+// (strictly unless `allow_empty`: packed sequences may hold empty segments, contrast groups not).
 inline void expect_offsets(const OpCall& c, const std::string& name, const Tensor& t, int64_t total,
-                           const std::string& what) {
+                           const std::string& what, bool allow_empty = false) {
   const int32_t* p = t.i32();
   const int64_t n = t.numel();
   const std::string at = "inputs." + name;
-  if (n == 0) c.fail_range(at + " must hold at least one value (offsets[0] = 0)");
+  if (n < 2) c.fail_range(at + " must hold nseg + 1 >= 2 values, got shape " + t.shape_str());
   if (p[0] != 0) c.fail_range(at + "[0] = " + std::to_string(p[0]) + " must be 0");
   for (int64_t i = 1; i < n; ++i)
-    if (p[i] <= p[i - 1])
-      c.fail_range(at + "[" + std::to_string(i) + "] = " + std::to_string(p[i]) + " must be greater than " + at +
-                   "[" + std::to_string(i - 1) + "] = " + std::to_string(p[i - 1]) + " (every segment non-empty)");
+    if (p[i] < p[i - 1] || (!allow_empty && p[i] == p[i - 1]))
+      c.fail_range(at + "[" + std::to_string(i) + "] = " + std::to_string(p[i]) + " must be " +
+                   (allow_empty ? "at least " : "greater than ") + at + "[" + std::to_string(i - 1) +
+                   "] = " + std::to_string(p[i - 1]) + (allow_empty ? "" : " (every segment non-empty)"));
   if (p[n - 1] != total)
     c.fail_range(at + "[" + std::to_string(n - 1) + "] = " + std::to_string(p[n - 1]) + " must be " +
                  std::to_string(total) + " (" + what + ")");

@@ -98,7 +98,13 @@ Napi::Value Op(const Napi::CallbackInfo& info) {
       const std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
       if (std::find(def->inputs.begin(), def->inputs.end(), k) == def->inputs.end())
         type_error(name + ": unknown input inputs." + k + " (accepted: " + join(def->inputs) + ")");
-      call.inputs_[k] = tensor_from_js(inputs.Get(k), name + ": inputs." + k);
+      Tensor t = tensor_from_js(inputs.Get(k), name + ": inputs." + k);
+      if (t.dtype == DType::I32) {
+        auto& copy = call.index_copies_[k];
+        copy.assign(t.i32(), t.i32() + t.numel());
+        t.data = copy.data();
+      }
+      call.inputs_[k] = t;
     }
     read_attrs(*def, info.Length() > 2 ? info[2] : env.Undefined(), call);
     def->prepare(call);

@@ -49,6 +49,9 @@ class OpCall {
   std::map<std::string, bool> attr_is_list_;
   std::vector<std::pair<std::string, std::pair<std::vector<int64_t>, DType>>> declared_;
   std::map<std::string, Tensor> outputs_;
+  // Snapshots of the Int32 (index) inputs: prepare() validates these copies and the op reads
+  // them, so JS writing to its typed array while the op runs cannot turn into a bad index.
+  std::map<std::string, std::vector<int32_t>> index_copies_;
 };
 
 inline std::vector<int64_t> dims_of(const Tensor& t) { return {t.shape, t.shape + t.ndim}; }

@@ -1,5 +1,5 @@
 #include "../ops/attention.h"
-#include "op_registry.h"
+#include "op_args.h"
 
 namespace amae::napi {
 namespace {
@@ -22,20 +22,7 @@ Checked check_qkv_offsets_heads(const OpCall& c) {
     c.fail_range("attrs.heads must be a positive divisor of E = " + std::to_string(E) + ", got " +
                  std::to_string(heads));
 
-  Tensor offsets = c.input("offsets", DType::I32, 1);
-  const int64_t n = offsets.dim(0);
-  if (n < 2)
-    c.fail_range("inputs.offsets must hold nseg + 1 ≥ 2 values, got shape " + offsets.shape_str());
-  const int32_t* off = offsets.i32();
-  if (off[0] != 0) c.fail_range("inputs.offsets[0] must be 0, got " + std::to_string(off[0]));
-  for (int64_t s = 1; s < n; ++s)
-    if (off[s] < off[s - 1])
-      c.fail_range("inputs.offsets must be non-decreasing, but offsets[" + std::to_string(s) +
-                   "] = " + std::to_string(off[s]) + " < offsets[" + std::to_string(s - 1) +
-                   "] = " + std::to_string(off[s - 1]));
-  if (off[n - 1] != T)
-    c.fail_range("inputs.offsets[" + std::to_string(n - 1) + "] must be T = " + std::to_string(T) +
-                 " (the rows of inputs.qkv), got " + std::to_string(off[n - 1]));
+  expect_offsets(c, "offsets", c.input("offsets", DType::I32, 1), T, "the rows of inputs.qkv", true);
   return {qkv, T, E, heads};
 }
 

@@ -1,12 +1,9 @@
 import test from 'ava';
-import { fileURLToPath } from 'node:url';
-import { addon, ops } from '../../lib/index.js';
+import { ops } from '../../lib/index.js';
 import { runOp } from '../../lib/native.js';
 import { type Tensor, indices } from '../../lib/tensor.js';
 import { assertClose, gradcheck } from '../helpers/check.js';
 import { randn } from '../helpers/random.js';
-import { callWithThreads } from '../helpers/threads.js';
-import { attentionDigest } from './determinism-fixtures.js';
 
 // Offsets from segment lengths.
 const packed = (lens: number[]) => indices(lens.reduce((o, l) => [...o, o[o.length - 1] + l], [0]));
@@ -188,14 +185,6 @@ test('a larger batch (T = 650, E = 96, 4 heads) matches the reference', async (t
   assertClose(t, dqkv.data, g, { rtol: 1e-4, atol: 1e-5 * maxAbs(g) }, 'dqkv');
 });
 
-test('forward and backward are bit-identical on repeat and across thread counts', async (t) => {
-  const here = await attentionDigest();
-  t.is(await attentionDigest(), here);
-  const other = addon.build.threads === 1 ? 3 : 1;
-  const fixtures = fileURLToPath(new URL('./determinism-fixtures.ts', import.meta.url));
-  t.is(await callWithThreads(other, fixtures, 'attentionDigest'), here);
-});
-
 test('attention ops reject bad shapes, heads and offsets with typed errors', (t) => {
   const qkv = randn([10, 36], 600);
   const offsets = indices([0, 4, 10]);
@@ -215,12 +204,12 @@ test('attention ops reject bad shapes, heads and offsets with typed errors', (t)
   type(() => fwd({ offsets: randn([3], 1) }), /inputs\.offsets must be int32/);
   type(() => fwd({ offsets: undefined }), /inputs\.offsets is required/);
   range(() => fwd({ offsets: indices([0, 4, 10], [1, 3]) }), /inputs\.offsets must have 1 dimensions/);
-  range(() => fwd({ offsets: indices([0]) }), /inputs\.offsets must hold nseg \+ 1 ≥ 2 values/);
-  range(() => fwd({ offsets: indices([1, 4, 10]) }), /inputs\.offsets\[0\] must be 0, got 1/);
-  range(() => fwd({ offsets: indices([0, 6, 4, 10]) }), /inputs\.offsets must be non-decreasing, but offsets\[2\] = 4 < offsets\[1\] = 6/);
-  range(() => fwd({ offsets: indices([0, -1, 10]) }), /non-decreasing/);
-  range(() => fwd({ offsets: indices([0, 4, 9]) }), /inputs\.offsets\[2\] must be T = 10 \(the rows of inputs\.qkv\), got 9/);
-  range(() => fwd({ offsets: indices([0, 4, 11]) }), /inputs\.offsets\[2\] must be T = 10/);
+  range(() => fwd({ offsets: indices([0]) }), /inputs\.offsets must hold nseg \+ 1 >= 2 values/);
+  range(() => fwd({ offsets: indices([1, 4, 10]) }), /inputs\.offsets\[0\] = 1 must be 0/);
+  range(() => fwd({ offsets: indices([0, 6, 4, 10]) }), /inputs\.offsets\[2\] = 4 must be at least inputs\.offsets\[1\] = 6/);
+  range(() => fwd({ offsets: indices([0, -1, 10]) }), /inputs\.offsets\[1\] = -1 must be at least/);
+  range(() => fwd({ offsets: indices([0, 4, 9]) }), /inputs\.offsets\[2\] = 9 must be 10 \(the rows of inputs\.qkv\)/);
+  range(() => fwd({ offsets: indices([0, 4, 11]) }), /inputs\.offsets\[2\] = 11 must be 10/);
 
   const out = randn([10, 12], 2);
   const lse = randn([3, 10], 3);
@@ -230,6 +219,6 @@ test('attention ops reject bad shapes, heads and offsets with typed errors', (t)
   range(() => bwd({ lse: randn([4, 10], 5) }), /inputs\.lse\.shape\[0\] must be 3 \(attrs\.heads\)/);
   range(() => bwd({ lse: randn([3, 9], 6) }), /inputs\.lse\.shape\[1\] must be 10/);
   range(() => bwd({ dout: randn([9, 12], 7) }), /inputs\.dout must have shape \[10,12\]/);
-  range(() => bwd({ offsets: indices([0, 11, 10]) }), /inputs\.offsets must be non-decreasing/);
+  range(() => bwd({ offsets: indices([0, 11, 10]) }), /inputs\.offsets\[2\] = 10 must be at least inputs\.offsets\[1\] = 11/);
   type(() => bwd({ lse: undefined }), /inputs\.lse is required/);
 });

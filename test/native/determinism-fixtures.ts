@@ -1,25 +1,81 @@
-// Seeded forward+backward runs whose output digests the op tests compare across thread counts
-// (see callWithThreads). Big enough that every parallel split has several tasks.
+// Seeded forward+backward runs of every op family, hashed output by output. thread-count.test.ts
+// compares them between this process and children with other AMAE_NUM_THREADS: the ops promise
+// bit-identical results whatever the thread count (native/README.md). Sizes are large enough
+// that every parallel split has several tasks.
 import { ops } from '../../lib/index.js';
-import { indices } from '../../lib/tensor.js';
-import { randn } from '../helpers/random.js';
+import { type Tensor, indices } from '../../lib/tensor.js';
+import { randn, randu, rng } from '../helpers/random.js';
 import { digest } from '../helpers/threads.js';
 
-export async function layerNormDigest(): Promise<string> {
+type Fixture = () => Promise<string>;
+
+async function layerNorm(): Promise<string> {
   const [T, C] = [301, 96];
   const x = randn([T, C], 41, 2);
-  const w = randn([C], 42);
-  const b = randn([C], 43);
-  const f = await ops.layerNormForward(x, w, b);
-  const g = await ops.layerNormBackward(x, w, f.mean, f.rstd, randn([T, C], 44));
+  const f = await ops.layerNormForward(x, randn([C], 42), randn([C], 43));
+  const g = await ops.layerNormBackward(x, randn([C], 42), f.mean, f.rstd, randn([T, C], 44));
   return digest([f.y, f.mean, f.rstd, g.dx, g.dw, g.db]);
 }
 
-export async function attentionDigest(): Promise<string> {
+async function attention(): Promise<string> {
   const offsets = indices([0, 150, 360, 360, 450, 650]);
   const [T, E, heads] = [650, 96, 4];
   const qkv = randn([T, 3 * E], 51);
   const f = await ops.attentionForward(qkv, offsets, heads);
   const dqkv = await ops.attentionBackward(qkv, offsets, f.out, f.lse, randn([T, E], 52), heads);
   return digest([f.out, f.lse, dqkv]);
+}
+
+async function normPoolSequence(): Promise<string> {
+  const x = randn([2, 3, 33, 31, 29], 1, 2);
+  const norm = await ops.instanceNormForward(x);
+  const dnorm = await ops.instanceNormBackward(x, norm.mean, norm.rstd, randn(x.shape, 2));
+  const pool = await ops.maxPool3dForward(x);
+  const dpool = await ops.maxPool3dBackward(pool.argmax, randn(pool.y.shape, 3), [33, 31, 29]);
+  const v = randn([11, 3, 997], 4);
+  const gm = await ops.groupMaxForward(v, indices([0, 1, 8, 11]));
+  const dgm = await ops.groupMaxBackward(gm.argmax, randn(gm.y.shape, 5), 11);
+  const cat = await ops.concatForward(x, randn([2, 2, 33, 31, 29], 6));
+  const dcat = await ops.concatBackward(randn(cat.shape, 7), 3);
+  const r = rng(8);
+  const [T, E, P, K] = [4001, 200, 343, 9];
+  const pi = indices(Int32Array.from({ length: T }, () => Math.floor(r() * P)));
+  const mi = indices(Int32Array.from({ length: T }, () => Math.floor(r() * K)));
+  const tokens = randn([T, E], 9);
+  const emb = await ops.embedAddForward(tokens, randn([P, E], 10), randn([K, E], 11), pi, mi);
+  const de = await ops.embedAddBackward(pi, mi, randn([T, E], 12), { numPos: P, numMod: K });
+  const gathered = await ops.gatherRowsForward(tokens, pi);
+  const dgather = await ops.gatherRowsBackward(pi, randn([T, E], 13), T);
+  const asFloat = (t: { data: Int32Array; shape: number[] }): Tensor => ({
+    data: new Float32Array(t.data.buffer, t.data.byteOffset, t.data.length),
+    shape: t.shape,
+  });
+  return digest([norm.y, norm.mean, norm.rstd, dnorm, pool.y, asFloat(pool.argmax), dpool, gm.y, asFloat(gm.argmax), dgm,
+    cat, dcat.a!, dcat.b!, emb, de.x!, de.pos!, de.mod!, gathered, dgather]);
+}
+
+async function lossOptim(): Promise<string> {
+  const x = randn([2, 2, 30011], 1, 2);
+  const g = randu([2, 2, 30011], 2, 0, 1);
+  const p = randn([301, 211], 3);
+  const tg = randn([301, 211], 4);
+  const mask = indices(Array.from({ length: 301 }, (_, i) => (i % 3 ? 1 : 0)));
+  const param = randn([50021], 5);
+  const z = (): Tensor => ({ data: new Float32Array(param.data.length), shape: param.shape });
+  const s = { param, grad: randn([50021], 6), m: z(), v: z() };
+  await ops.adamwStep(s, { lr: 1e-2, beta1: 0.9, beta2: 0.95, weightDecay: 0.05 }, 1);
+  await ops.adamwStep(s, { lr: 1e-2, beta1: 0.9, beta2: 0.95, weightDecay: 0.05 }, 2);
+  const grads = [randn([70001], 7), randn([33], 8)];
+  const norm = await ops.clipGradNorm(grads, 1);
+  const scalars = Float32Array.of(await ops.diceLossForward(x, g), await ops.maskedMseForward(p, tg, mask, { normPix: true }), norm);
+  return digest([{ data: scalars, shape: [3] }, await ops.diceLossBackward(x, g),
+    await ops.maskedMseBackward(p, tg, mask, 1, { normPix: true }), s.param, s.m, s.v, grads[0]]);
+}
+
+export const fixtures: Record<string, Fixture> = { layerNorm, attention, normPoolSequence, lossOptim };
+
+export async function allDigests(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [name, f] of Object.entries(fixtures)) out[name] = await f();
+  return out;
 }

@@ -220,7 +220,8 @@ test('group max ops reject bad offsets and arg-max rows with typed errors', (t) 
     [[0, 3, 2, 5], /inputs\.offsets\[2\] = 2 must be greater than inputs\.offsets\[1\] = 3/],
     [[0, 3, 3, 5], /inputs\.offsets\[2\] = 3 must be greater than .*every segment non-empty/],
     [[0, 3, 4], /inputs\.offsets\[2\] = 4 must be 5/],
-    [[], /inputs\.offsets must hold at least one value/],
+    [[], /inputs\.offsets must hold nseg \+ 1 >= 2 values/],
+    [[0], /inputs\.offsets must hold nseg \+ 1 >= 2 values/],
   ];
   for (const [offsets, message] of bad)
     t.throws(() => runOp('group_max_forward', { x, offsets: indices(offsets) }), { instanceOf: RangeError, message });
