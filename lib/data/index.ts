@@ -1,0 +1,4 @@
+// The data layer's public API.
+export * from './volume.js';
+export { NiftiError, type NiftiHeader, type DatatypeInfo, type AffineSource, headerAffine, headerScaling, headerShape } from './nifti-header.js';
+export { readNifti, readNiftiChannels, readNiftiHeader, MAX_VOXEL_BYTES } from './nifti.js';
