@@ -67,7 +67,7 @@ function gunzipHeader(compressed: Uint8Array, file: string): Uint8Array {
     try {
       out = gunzipSync(compressed.subarray(0, n), { finishFlush: zc.Z_SYNC_FLUSH });
     } catch (e) {
-      throw new NiftiError(file, `corrupt gzip stream (${(e as Error).message})`);
+      throw new NiftiError(file, `corrupt or truncated gzip stream (${(e as Error).message})`);
     }
     if (out.length >= MAX_HEADER_BYTES || n >= compressed.length) return out;
   }
