@@ -1,5 +1,5 @@
 // The data layer's public API.
 export * from './volume.js';
 export { NiftiError, type NiftiHeader, type DatatypeInfo, type AffineSource, headerAffine, headerScaling, headerShape } from './nifti-header.js';
-export { readNifti, readNiftiChannels, readNiftiHeader, MAX_VOXEL_BYTES } from './nifti.js';
+export { readNifti, readNiftiChannels, readNiftiHeader, writeNifti, type WriteOptions, MAX_VOXEL_BYTES } from './nifti.js';
 export { asClosestCanonical, axisOrientation, orientationCode, type AxisDirection, type Orientation } from './orientation.js';
