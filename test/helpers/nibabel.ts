@@ -5,7 +5,12 @@ import test from 'ava';
 
 const PYTHON = '/usr/bin/python3';
 
-export const hasNibabel: boolean = spawnSync(PYTHON, ['-c', 'import nibabel, numpy'], { stdio: 'ignore' }).status === 0;
+/** Whether /usr/bin/python3 can import every module named. */
+export function pythonHas(...modules: string[]): boolean {
+  return spawnSync(PYTHON, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' }).status === 0;
+}
+
+export const hasNibabel: boolean = pythonHas('nibabel', 'numpy');
 
 /** `test` when nibabel imports, else `test.skip` (the reason printed once per file). */
 export const nibabelTest: typeof test = (() => {
