@@ -70,14 +70,16 @@ async function readStart(file: string): Promise<{ bytes: Uint8Array; size: numbe
  * the header is complete.
  */
 function gunzipHeader(compressed: Uint8Array, file: string): Uint8Array {
-  for (let n = 1024; ; n *= 4) {
-    let out: Uint8Array;
-    try {
-      out = gunzipSync(compressed.subarray(0, n), { finishFlush: zc.Z_SYNC_FLUSH });
-    } catch (e) {
-      throw new NiftiError(file, `corrupt or truncated gzip stream (${(e as Error).message})`);
+  try {
+    for (let n = 1024; n < compressed.length; n *= 4) {
+      const out = gunzipSync(compressed.subarray(0, n), { finishFlush: zc.Z_SYNC_FLUSH });
+      if (out.length >= MAX_HEADER_BYTES) return out;
     }
-    if (out.length >= MAX_HEADER_BYTES || n >= compressed.length) return out;
+    // The whole stream, strictly: a stream too short for a header then fails as a gzip error
+    // rather than as a short header.
+    return gunzipSync(compressed, { maxOutputLength: MAX_VOXEL_BYTES });
+  } catch (e) {
+    throw new NiftiError(file, `corrupt or truncated gzip stream (${(e as Error).message})`);
   }
 }
 
