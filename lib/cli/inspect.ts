@@ -1,14 +1,19 @@
-// `amae inspect FILE [--json]`: what a NIfTI file holds — its header, geometry and value range —
-// as text for people or JSON for scripts.
+// `amae inspect FILE [--json] [--png OUT]`: what a NIfTI file holds — its header, geometry and
+// value range — as text for people or JSON for scripts, and optionally a picture of it.
 
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { headerAffine, headerScaling, headerShape, type NiftiHeader } from '../data/nifti-header.js';
 import { readNiftiChannels, readNiftiHeader } from '../data/nifti.js';
 import { orientationCode } from '../data/orientation.js';
+import { encodePng } from '../data/png.js';
+import { midSlicePreview } from '../data/preview.js';
 import { affineSpacing, type Volume } from '../data/volume.js';
 import { UsageError } from './errors.js';
 
-export const INSPECT_USAGE = 'inspect FILE [--json]   header, geometry and value range of a NIfTI file';
+export const INSPECT_USAGE = `inspect FILE [--json] [--png OUT]
+      header, geometry and value range of a NIfTI file; --png writes its middle sagittal,
+      coronal and axial slices (the first volume of a 4D file) to OUT`;
 
 export interface InspectReport {
   file: string;
@@ -36,12 +41,15 @@ export interface InspectReport {
   min: number;
   max: number;
   mean: number;
+  /** Where the preview was written, with --png. */
+  png?: string;
 }
 
-function parse(args: string[]): { file: string; json: boolean } {
+function parse(args: string[]): { file: string; json: boolean; png?: string } {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    const options = { json: { type: 'boolean' }, png: { type: 'string' } } as const;
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
     // Node's parseArgs messages run on with advice about '--'; their first sentence says it all.
     const first = (e as Error).message.split('. ')[0];
@@ -50,7 +58,7 @@ function parse(args: string[]): { file: string; json: boolean } {
   if (parsed.positionals.length !== 1) {
     throw new UsageError(`expected one FILE, got ${parsed.positionals.length}; usage: amae ${INSPECT_USAGE}`);
   }
-  return { file: parsed.positionals[0], json: parsed.values.json ?? false };
+  return { file: parsed.positionals[0], json: parsed.values.json ?? false, png: parsed.values.png };
 }
 
 export async function inspectFile(file: string): Promise<{ report: InspectReport; volumes: Volume[] }> {
@@ -119,12 +127,22 @@ export function formatReport(r: InspectReport): string {
     ...affineRows.slice(1).map((row): [string, string] => ['', row]),
     ['min / max', `${num(r.min)} / ${num(r.max)}`],
     ['mean', num(r.mean)],
+    ...(r.png ? [['preview', r.png] as [string, string]] : []),
   ];
   return lines.map(([k, v]) => `${k.padEnd(12)}${v}`.trimEnd()).join('\n');
 }
 
 export async function inspect(args: string[]): Promise<void> {
-  const { file, json } = parse(args);
-  const { report } = await inspectFile(file);
+  const { file, json, png } = parse(args);
+  const { report, volumes } = await inspectFile(file);
+  if (png !== undefined) {
+    const image = midSlicePreview(volumes[0]);
+    try {
+      await writeFile(png, encodePng(image.pixels, image.width, image.height));
+    } catch (e) {
+      throw new UsageError(`cannot write ${png} (${(e as Error).message})`);
+    }
+    report.png = png;
+  }
   process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
 }

@@ -5,3 +5,6 @@ export { readNifti, readNiftiChannels, readNiftiHeader, writeNifti, type WriteOp
 export { asClosestCanonical, axisOrientation, orientationCode, type AxisDirection, type Orientation } from './orientation.js';
 export { resample, resampleToSpacing, type Interpolation, type ResampleOptions } from './resample.js';
 export { applyAffine, invertAffine, matmul4 } from './affine.js';
+export { percentiles } from './stats.js';
+export { encodePng } from './png.js';
+export { midSlicePreview, type GrayImage } from './preview.js';

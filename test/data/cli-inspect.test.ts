@@ -85,10 +85,27 @@ test('usage errors exit 2; help exits 0', async (t) => {
   t.regex(help.stdout, /^usage: amae inspect FILE/);
 });
 
-realTest('a real file: the ISLES ADC', async (t) => {
-  const { code, stdout } = await amae('inspect', realFile(REAL.adc), '--json');
+test('--png writes a greyscale PNG; an unwritable one exits 2', async (t) => {
+  const png = path.join(tmp, 'small.png');
+  const [ok, bad] = await Promise.all([amae('inspect', scaled, '--png', png), amae('inspect', scaled, '--png', path.join(tmp, 'no/dir/x.png'))]);
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, new RegExp(`preview\\s+${png.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  const bytes = fs.readFileSync(png);
+  t.is(bytes.subarray(1, 4).toString('latin1'), 'PNG');
+  t.is(bytes[25], 0, 'colour type greyscale');
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /^amae inspect: cannot write .*no\/dir\/x\.png \(ENOENT/);
+});
+
+realTest('a real file: the ISLES ADC, with a preview', async (t) => {
+  const png = path.join(tmp, 'adc.png');
+  const { code, stdout } = await amae('inspect', realFile(REAL.adc), '--json', '--png', png);
   t.is(code, 0);
   const r = JSON.parse(stdout) as InspectReport;
+  t.is(r.png, png);
+  // 112 × 112 × 73 voxels of 2 mm: 224 mm across at 256 pixels, three panels and two gaps.
+  const bytes = fs.readFileSync(png);
+  t.deepEqual([bytes.readUInt32BE(16), bytes.readUInt32BE(20)], [256 + 256 + 256 + 8, 256]);
   t.like(r, { dims: [112, 112, 73], datatype: 'float64', orientation: 'LAS', affineFrom: 'sform', qformCode: 2, sformCode: 1 });
   r.voxelSize.forEach((s) => t.true(Math.abs(s - 2) < 1e-3));
   t.true(r.min < 0 && r.max > 4 && r.mean > 0.2 && r.mean < 0.25);
