@@ -6,7 +6,7 @@ import type { Affine, Vec3 } from './volume.js';
 
 export type Mat3 = number[][];
 
-export function identity4(): Affine {
+function identity4(): Affine {
   return [
     [1, 0, 0, 0],
     [0, 1, 0, 0],
@@ -39,7 +39,7 @@ export function det3(m: Mat3): number {
 }
 
 /** Inverse by cofactors; throws when the matrix is singular. */
-export function invert3(m: Mat3): Mat3 {
+function invert3(m: Mat3): Mat3 {
   const d = det3(m);
   if (!Number.isFinite(d) || d === 0) throw new RangeError('matrix is singular');
   const c = (r0: number, r1: number, c0: number, c1: number) => m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];

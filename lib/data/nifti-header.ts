@@ -341,7 +341,7 @@ export interface HeaderSpec {
 
 /** Byte offset of the voxels in a written single-file NIfTI-1: the header plus the 4-byte
  * extension flag (all zero: no extensions). */
-export const NIFTI1_VOX_OFFSET = 352;
+const NIFTI1_VOX_OFFSET = 352;
 
 /**
  * A little-endian single-file NIfTI-1 header (with its 4 zero extension bytes) for a 3D image.

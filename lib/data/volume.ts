@@ -72,7 +72,7 @@ export function makeVolume(
   return { data, shape: [...shape], affine: affine.map((r) => [...r]), spacing: affineSpacing(affine), source, datatype };
 }
 
-export function checkAffine(affine: Affine, where: string): void {
+function checkAffine(affine: Affine, where: string): void {
   const ok =
     affine.length === 4 &&
     affine.every((r) => r.length === 4 && r.every(Number.isFinite)) &&
@@ -81,9 +81,4 @@ export function checkAffine(affine: Affine, where: string): void {
     affine[3][2] === 0 &&
     affine[3][3] === 1;
   if (!ok) throw new RangeError(`${where}: affine must be a finite 4×4 matrix with last row [0, 0, 0, 1]`);
-}
-
-/** Flat offset of voxel (i, j, k) in a Volume's data. */
-export function voxelOffset(shape: Shape3, i: number, j: number, k: number): number {
-  return (i * shape[1] + j) * shape[2] + k;
 }
