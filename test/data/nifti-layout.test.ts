@@ -120,7 +120,9 @@ test('affine from pixdim alone when neither code is set (the standard, not Analy
 test('4D and 5D files split into one volume per channel; 2D files get a unit third axis', async (t) => {
   const n = NI * NJ * NK;
   const values = [...indexRamp(NI, NJ, NK), ...indexRamp(NI, NJ, NK).map((x) => x + 1000), ...indexRamp(NI, NJ, NK).map((x) => x + 2000)];
-  const vols = await readNiftiChannels(put('4d.nii.gz', { datatype: 4, dims: [NI, NJ, NK, 3], values }, true));
+  const file = put('4d.nii.gz', { datatype: 4, dims: [NI, NJ, NK, 3], values }, true);
+  await t.throwsAsync(readNifti(file), { message: /4d\.nii\.gz: holds 3 volumes \(dims \[4,3,2,3\]\); read it with readNiftiChannels/ });
+  const vols = await readNiftiChannels(file);
   t.is(vols.length, 3);
   vols.forEach((v, c) => {
     t.deepEqual(v.shape, [NI, NJ, NK]);

@@ -1,7 +1,7 @@
 // nibabel (Debian's python3-nibabel for /usr/bin/python3) as the oracle for NIfTI semantics.
 // Tests that need it skip, saying why, where it is missing.
 import { spawnSync } from 'node:child_process';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -12,12 +12,15 @@ export function pythonHas(...modules: string[]): boolean {
 
 export const hasNibabel: boolean = pythonHas('nibabel', 'numpy');
 
-/** `test` when nibabel imports, else `test.skip` (the reason printed once per file). */
-export const nibabelTest: typeof test = (() => {
-  if (hasNibabel) return test;
-  console.log(`skipping nibabel cross-checks: '${PYTHON} -c "import nibabel"' fails`);
-  return test.skip as unknown as typeof test;
-})();
+let toldSkip = false;
+
+/** A test that needs nibabel: skipped, with the reason printed once per file, where it is missing. */
+export function nibabelTest(title: string, fn: (t: ExecutionContext) => void | Promise<void>): void {
+  if (hasNibabel) return test(title, fn);
+  if (!toldSkip) console.log(`skipping nibabel cross-checks: '${PYTHON} -c "import nibabel"' fails`);
+  toldSkip = true;
+  test.skip(title, fn);
+}
 
 /** Runs a Python script (argv after the script as given) and parses the JSON it prints. */
 export function python<T>(script: string, ...args: string[]): T {

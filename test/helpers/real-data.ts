@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -13,12 +13,15 @@ export const realDataDir: string | null = (() => {
   return fs.existsSync(path.join(dir, 'SOURCES.md')) ? dir : null;
 })();
 
-/** `test` when the real data is present, else `test.skip` (the reason printed once per file). */
-export const realTest: typeof test = (() => {
-  if (realDataDir) return test;
-  console.log('skipping real-data tests: no real data (set AMAE_REAL_DATA to the folder holding SOURCES.md)');
-  return test.skip as unknown as typeof test;
-})();
+let toldSkip = false;
+
+/** A test on the real files: skipped, with the reason printed once per file, where they are absent. */
+export function realTest(title: string, fn: (t: ExecutionContext) => void | Promise<void>): void {
+  if (realDataDir) return test(title, fn);
+  if (!toldSkip) console.log('skipping real-data tests: no real data (set AMAE_REAL_DATA to the folder holding SOURCES.md)');
+  toldSkip = true;
+  test.skip(title, fn);
+}
 
 /** Absolute path of a file under the real-data folder (only meaningful inside a realTest). */
 export function realFile(relative: string): string {
