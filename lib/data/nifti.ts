@@ -19,7 +19,7 @@ import {
   parseHeader,
   type NiftiHeader,
 } from './nifti-header.js';
-import { makeVolume, type Volume } from './volume.js';
+import { makeVolume, type Affine, type Volume } from './volume.js';
 
 /** Upper bound on the voxel bytes of one file, raw or as float32: far above any MRI volume (a
  * 512³ float64 is 1 GiB) and far below what would take a machine down. */
@@ -57,7 +57,8 @@ async function readStart(file: string): Promise<{ bytes: Uint8Array; size: numbe
     if (!isGzip(head)) return { bytes: head, size, gz: false };
     if (size > MAX_VOXEL_BYTES) throw new NiftiError(file, `compressed file of ${size} bytes is larger than the ${MAX_VOXEL_BYTES}-byte limit`);
     const all = new Uint8Array(size);
-    await handle.read(all, 0, size, 0);
+    const { bytesRead } = await handle.read(all, 0, size, 0);
+    if (bytesRead < size) throw new NiftiError(file, `file shrank while being read (${bytesRead} of ${size} bytes)`);
     return { bytes: all, size, gz: true };
   } finally {
     await handle.close();
@@ -110,25 +111,32 @@ async function gunzipPrefix(compressed: Uint8Array, want: number, file: string):
   return out;
 }
 
+/** Everything the header decides, settled before the voxels are read so that a header that
+ * cannot be used fails without reading them. */
 interface Layout {
   header: NiftiHeader;
   shape: [number, number, number];
   channels: number;
   /** Bytes from the start of the (decompressed) file to the end of the voxels. */
   end: number;
+  affine: Affine;
+  scaling: { slope: number; inter: number } | null;
 }
 
 function layoutOf(header: NiftiHeader, file: string): Layout {
   const { shape, channels } = headerShape(header);
   const nvox = shape[0] * shape[1] * shape[2] * channels;
   const voxelBytes = nvox * header.datatype.bytes;
-  if (voxelBytes > MAX_VOXEL_BYTES || nvox * 4 > MAX_VOXEL_BYTES) {
+  // The float32 copy counts too: a huge uint8 image needs four times its file size.
+  const need = Math.max(voxelBytes, nvox * 4);
+  if (need > MAX_VOXEL_BYTES) {
     throw new NiftiError(
       file,
-      `dims [${header.dim.slice(1, header.dim[0] + 1)}] of ${header.datatype.name} describe ${voxelBytes} bytes, over the ${MAX_VOXEL_BYTES}-byte limit`,
+      `dims [${header.dim.slice(1, header.dim[0] + 1)}] of ${header.datatype.name} need ${need} bytes, over the ${MAX_VOXEL_BYTES}-byte limit`,
     );
   }
-  return { header, shape, channels, end: header.voxOffset + voxelBytes };
+  const { affine } = headerAffine(header, file);
+  return { header, shape, channels, end: header.voxOffset + voxelBytes, affine, scaling: headerScaling(header, file) };
 }
 
 /** The header's layout and the file's bytes up to the end of the voxels; `check` may reject the
@@ -209,9 +217,7 @@ function voxelArray(bytes: Uint8Array, layout: Layout): ArrayLike<number> {
  * scaled, and checked for non-finite values, which would poison every statistic downstream.
  */
 function toVolumes(file: string, layout: Layout, raw: ArrayLike<number>): Volume[] {
-  const { header, shape, channels } = layout;
-  const { affine } = headerAffine(header, file);
-  const scaling = headerScaling(header, file);
+  const { header, shape, channels, affine, scaling } = layout;
   const [ni, nj, nk] = shape;
   const n3 = ni * nj * nk;
   const strideI = nj * nk;
