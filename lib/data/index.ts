@@ -8,3 +8,4 @@ export { applyAffine, invertAffine, matmul4 } from './affine.js';
 export { percentiles } from './stats.js';
 export { encodePng } from './png.js';
 export { midSlicePreview, type GrayImage } from './preview.js';
+export { describeNifti, type NiftiDescription } from './describe.js';
