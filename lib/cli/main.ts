@@ -1,0 +1,47 @@
+// `amae <command> [args]`: dispatches to one module per command. Exit codes: 0 success, 2 bad
+// input or usage (one line on stderr), 1 anything unexpected (with its stack, as it is a bug).
+
+import { NiftiError } from '../data/nifti-header.js';
+import { UsageError } from './errors.js';
+import { inspect, INSPECT_USAGE } from './inspect.js';
+
+const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; usage: string }> = {
+  inspect: { run: inspect, usage: INSPECT_USAGE },
+};
+
+const USAGE = `usage: amae <command> [options]
+
+commands:
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.usage}`)
+  .join('\n')}
+
+amae <command> --help shows a command's options.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? process.stderr : process.stdout).write(`${USAGE}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`amae: unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
+    return 2;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`usage: amae ${command.usage}\n`);
+    return 0;
+  }
+  try {
+    await command.run(args);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof NiftiError) {
+      process.stderr.write(`amae ${name}: ${e.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      return 2;
+    }
+    process.stderr.write(`amae ${name}: unexpected error\n${(e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  }
+}
