@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// The `amae` command. An installed package runs the compiled CLI from dist/; a source checkout,
-// which has no dist/, runs the TypeScript through tsx (a devDependency).
+// The `amae` command. A source checkout (lib/ present) runs the TypeScript through tsx, so edits
+// take effect without a rebuild; an installed package, which ships only dist/, runs the compiled CLI.
 import { existsSync } from 'node:fs';
 
-const compiled = new URL('../dist/lib/cli/main.js', import.meta.url);
-const cli = existsSync(compiled)
-  ? await import(compiled.href)
-  : await (await import('tsx/esm/api')).tsImport('../lib/cli/main.ts', import.meta.url);
+const source = new URL('../lib/cli/main.ts', import.meta.url);
+const cli = existsSync(source)
+  ? await (await import('tsx/esm/api')).tsImport(source.href, import.meta.url)
+  : await import(new URL('../dist/lib/cli/main.js', import.meta.url).href);
 process.exitCode = await cli.main(process.argv.slice(2));
