@@ -59,6 +59,12 @@ function convTranspose3dRef(x: Tensor, w: Tensor, b?: Tensor): Tensor {
 
 const tol = { rtol: 1e-4, atol: 1e-5 };
 
+function dot(a: ArrayLike<number>, c: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * c[i];
+  return s;
+}
+
 test('conv3d k=3 forward matches the definition (odd shapes, bias)', async (t) => {
   const x = randn([2, 3, 5, 4, 3], 1);
   const w = randn([5, 3, 3, 3, 3], 2, 0.3);
@@ -75,41 +81,48 @@ test('conv3d k=1 forward matches the definition (no bias)', async (t) => {
   assertClose(t, y.data, conv3dRef(x, w).data, tol);
 });
 
-test('conv3d on 1-voxel volumes and single channels', async (t) => {
-  for (const [Ci, Co, k] of [
-    [1, 1, 3],
-    [4, 2, 3],
-    [1, 3, 1],
+test('conv3d on 1-voxel and thin volumes, single channels', async (t) => {
+  for (const [Ci, Co, k, H, W, D] of [
+    [1, 1, 3, 1, 1, 1],
+    [4, 2, 3, 1, 1, 1],
+    [1, 3, 1, 1, 1, 1],
+    [2, 3, 3, 1, 2, 2],
+    [3, 2, 3, 2, 1, 2],
+    [2, 2, 3, 3, 2, 1],
   ]) {
-    const x = randn([3, Ci, 1, 1, 1], 6 + Ci);
+    const x = randn([3, Ci, H, W, D], 6 + Ci + D);
     const w = randn([Co, Ci, k, k, k], 7 + Co);
     const b = randn([Co], 8);
-    assertClose(t, (await ops.conv3dForward(x, w, b)).data, conv3dRef(x, w, b).data, tol, `Ci ${Ci} Co ${Co} k ${k}`);
+    const label = `Ci ${Ci} Co ${Co} k ${k} volume ${H}x${W}x${D}`;
+    assertClose(t, (await ops.conv3dForward(x, w, b)).data, conv3dRef(x, w, b).data, tol, label);
+    // The backward's shifts and the flipped kernel at the same edges: the adjoint identity
+    // <dx, v> = <dy, conv(v)> and <dw, u> = <dy, conv_u(x)>, exact for linear maps.
+    const dy = randn([3, Co, H, W, D], 9);
+    const g = await ops.conv3dBackward(x, w, dy, { db: false });
+    const v = randn(x.shape, 10);
+    const u = randn(w.shape, 11);
+    assertClose(t, [dot(g.dx!.data, v.data)], [dot(conv3dRef(v, w).data, dy.data)], tol, `${label} dx`);
+    assertClose(t, [dot(g.dw!.data, u.data)], [dot(conv3dRef(x, u).data, dy.data)], tol, `${label} dw`);
   }
 });
 
 test('conv3d splits a larger volume into several tasks and partials consistently', async (t) => {
-  // 8 channels × 27 taps × D = 40 gives 15 (h, w) rows per task: 36 rows make 3 tasks per sample.
-  const x = randn([2, 8, 6, 6, 40], 9);
+  // A task buffers (9·Ci + 3·Co)·D = 3360 floats per (h, w) row, so it holds 39 rows: the 96 rows
+  // make 3 tasks per sample, with boundaries inside a plane.
+  const x = randn([2, 8, 8, 12, 40], 9);
   const w = randn([4, 8, 3, 3, 3], 10, 0.2);
   const b = randn([4], 11);
   assertClose(t, (await ops.conv3dForward(x, w, b)).data, conv3dRef(x, w, b).data, tol, 'forward');
-  // The backward against the reference's adjoint: Σ dy·conv(x) is linear in x and in w, so dx and
-  // dw follow from one probe each of the reference (a directional derivative) — cheap and exact.
-  const dy = randn([2, 4, 6, 6, 40], 12);
+  // The backward through the adjoint identity (as above): one reference call per gradient.
+  const dy = randn([2, 4, 8, 12, 40], 12);
   const g = await ops.conv3dBackward(x, w, dy);
-  const dot = (a: ArrayLike<number>, c: ArrayLike<number>) => {
-    let s = 0;
-    for (let i = 0; i < a.length; i++) s += a[i] * c[i];
-    return s;
-  };
   const vx = randn(x.shape, 13);
   const vw = randn(w.shape, 14);
-  t.true(Math.abs(dot(g.dx!.data, vx.data) - dot(conv3dRef(vx, w).data, dy.data)) < 1e-3 * Math.abs(dot(g.dx!.data, vx.data)));
-  t.true(Math.abs(dot(g.dw!.data, vw.data) - dot(conv3dRef(x, vw).data, dy.data)) < 1e-3 * Math.abs(dot(g.dw!.data, vw.data)));
+  assertClose(t, [dot(g.dx!.data, vx.data)], [dot(conv3dRef(vx, w).data, dy.data)], { rtol: 1e-4 }, 'dx');
+  assertClose(t, [dot(g.dw!.data, vw.data)], [dot(conv3dRef(x, vw).data, dy.data)], { rtol: 1e-4 }, 'dw');
   const db = Array.from({ length: 4 }, (_, o) => {
     let s = 0;
-    for (let n = 0; n < 2; n++) for (let v = 0; v < 6 * 6 * 40; v++) s += dy.data[(n * 4 + o) * 6 * 6 * 40 + v];
+    for (let n = 0; n < 2; n++) for (let v = 0; v < 8 * 12 * 40; v++) s += dy.data[(n * 4 + o) * 8 * 12 * 40 + v];
     return s;
   });
   assertClose(t, g.db!.data, db, { rtol: 1e-4, atol: 1e-3 }, 'db');
@@ -171,9 +184,9 @@ test('conv_transpose3d backward passes a finite-difference check of x, w and b',
 });
 
 test('conv backward is bit-identical across runs and thread counts', async (t) => {
-  const x = randn([2, 8, 6, 6, 40], 60);
+  const x = randn([2, 8, 8, 12, 40], 60);
   const w = randn([4, 8, 3, 3, 3], 61);
-  const dy = randn([2, 4, 6, 6, 40], 62);
+  const dy = randn([2, 4, 8, 12, 40], 62);
   const a = await ops.conv3dBackward(x, w, dy);
   const b = await ops.conv3dBackward(x, w, dy);
   t.deepEqual(a, b);
@@ -186,7 +199,7 @@ test('conv backward is bit-identical across runs and thread counts', async (t) =
   const script = `
     import { ops } from './lib/index.ts';
     import { randn } from './test/helpers/random.ts';
-    const g = await ops.conv3dBackward(randn([2, 8, 6, 6, 40], 60), randn([4, 8, 3, 3, 3], 61), randn([2, 4, 6, 6, 40], 62));
+    const g = await ops.conv3dBackward(randn([2, 8, 8, 12, 40], 60), randn([4, 8, 3, 3, 3], 61), randn([2, 4, 8, 12, 40], 62));
     const h = await ops.convTranspose3dBackward(randn([2, 8, 12, 12, 40], 63), randn([8, 4, 2, 2, 2], 64), randn([2, 4, 24, 24, 80], 65));
     const b64 = (x) => Buffer.from(x.data.buffer).toString('base64');
     console.log(JSON.stringify([g.dx, g.dw, g.db, h.dx, h.dw, h.db].map(b64)));`;
