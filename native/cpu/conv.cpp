@@ -120,14 +120,14 @@ void gemm_weight(const float* w, int64_t Co, int64_t Ci, int64_t k, bool flip, f
           }
 }
 
-// The column block of rows [r0, r1) of one sample `src` [C, H, W, D]: row (c, dh, dw) of `col`
+// The column block of rows [r0, r1) of one sample `src` [Ci, H, W, D]: row (c, dh, dw) of `col`
 // holds, for each voxel (h, w, d) of the block, src[c, h+dh-pad, w+dw-pad, d], or 0 where that
 // row lies outside the volume. Within one h, consecutive rows come from consecutive source rows,
 // so each (c, dh, dw) copies one contiguous run per plane.
-void row_columns(const SameConv& g, int64_t C, const float* src, int64_t r0, int64_t r1, float* col) {
+void row_columns(const SameConv& g, const float* src, int64_t r0, int64_t r1, float* col) {
   const int64_t pad = g.k / 2, D = g.D, len = (r1 - r0) * D;
   float* dst = col;
-  for (int64_t c = 0; c < C; ++c)
+  for (int64_t c = 0; c < g.Ci; ++c)
     for (int64_t dh = 0; dh < g.k; ++dh)
       for (int64_t dw = 0; dw < g.k; ++dw, dst += len)
         for (int64_t r = r0; r < r1;) {
@@ -192,7 +192,7 @@ void same_conv(const SameConv& g, const float* src, const float* wg, const float
       }
       float* col = grow(tl_columns, (K + M) * len);
       float* P = col + K * len;
-      row_columns(g, g.Ci, in, r0, r1, col);
+      row_columns(g, in, r0, r1, col);
       sgemm(false, false, M, len, K, 1.0f, wg, K, col, len, 0.0f, P, len);
       add_shifted_rows(P, g.Co, len, g.D, bias, accumulate, out, hwd);
     }
@@ -221,7 +221,7 @@ void same_conv_dw(const SameConv& g, const float* x, const float* dy, float* dw)
         }
         float* col = grow(tl_columns, (K + M) * len);
         float* shifted = col + K * len;  // [(o, dd), v]: dy[o] shifted by dd - pad along each row
-        row_columns(g, g.Ci, xn, r0, r1, col);
+        row_columns(g, xn, r0, r1, col);
         for (int64_t o = 0; o < g.Co; ++o)
           for (int64_t dd = 0; dd < k; ++dd) {
             const int64_t s = pad - dd;  // shifted[v] = dy[v + s] within the row
