@@ -1,7 +1,8 @@
 // Concatenation, the embedding add and row gathers. Backward functions compute the gradients
-// that `want` asks for (all by default); the others are absent from the result.
+// that `want` asks for (all by default, named like the outputs); the others are absent.
 import { runOp } from '../native.js';
 import type { IndexTensor, Tensor } from '../tensor.js';
+import { flags } from './flags.js';
 
 /** [a; b] along dim 1: a [N, Ca, ...], b [N, Cb, ...] → [N, Ca + Cb, ...]. */
 export async function concatForward(a: Tensor, b: Tensor): Promise<Tensor> {
@@ -11,14 +12,9 @@ export async function concatForward(a: Tensor, b: Tensor): Promise<Tensor> {
 export async function concatBackward(
   dy: Tensor,
   split: number,
-  want: { a?: boolean; b?: boolean } = {},
-): Promise<{ a?: Tensor; b?: Tensor }> {
-  const r = await runOp<{ da?: Tensor; db?: Tensor }>(
-    'concat_backward',
-    { dy },
-    { split, grad_a: want.a ?? true, grad_b: want.b ?? true },
-  );
-  return { a: r.da, b: r.db };
+  want: { da?: boolean; db?: boolean } = {},
+): Promise<{ da?: Tensor; db?: Tensor }> {
+  return runOp<{ da?: Tensor; db?: Tensor }>('concat_backward', { dy }, { split, ...flags(want) });
 }
 
 /** y[t] = x[t] + pos[posIndex[t]] + mod[modIndex[t]] (spec §2.2: position plus modality embedding). */
@@ -37,20 +33,13 @@ export async function embedAddBackward(
   modIndex: IndexTensor,
   dy: Tensor,
   sizes: { numPos: number; numMod: number },
-  want: { x?: boolean; pos?: boolean; mod?: boolean } = {},
-): Promise<{ x?: Tensor; pos?: Tensor; mod?: Tensor }> {
-  const r = await runOp<{ dx?: Tensor; dpos?: Tensor; dmod?: Tensor }>(
+  want: { dx?: boolean; dpos?: boolean; dmod?: boolean } = {},
+): Promise<{ dx?: Tensor; dpos?: Tensor; dmod?: Tensor }> {
+  return runOp<{ dx?: Tensor; dpos?: Tensor; dmod?: Tensor }>(
     'embed_add_backward',
     { pos_index: posIndex, mod_index: modIndex, dy },
-    {
-      num_pos: sizes.numPos,
-      num_mod: sizes.numMod,
-      grad_x: want.x ?? true,
-      grad_pos: want.pos ?? true,
-      grad_mod: want.mod ?? true,
-    },
+    { num_pos: sizes.numPos, num_mod: sizes.numMod, ...flags(want) },
   );
-  return { x: r.dx, pos: r.dpos, mod: r.dmod };
 }
 
 /** y[t] = x[index[t]]: x [R, ...], index [T] → [T, ...]. */

@@ -48,10 +48,9 @@ inline void expect_offsets(const OpCall& c, const std::string& name, const Tenso
                  std::to_string(total) + " (" + what + ")");
 }
 
-// A boolean attribute (JS true/false arrive as 1/0).
-inline bool flag_attr(const OpCall& c, const std::string& name, bool fallback) {
-  return c.num_attr(name, fallback ? 1.0 : 0.0) != 0.0;
-}
+// Backward ops compute the gradient output <name> (dx, dw, …) unless attrs.<name> is false
+// (JS true/false arrive as 1/0).
+inline bool wants(const OpCall& c, const std::string& name) { return c.num_attr(name, 1.0) != 0.0; }
 
 // The output if prepare declared it, else an absent tensor (data == nullptr) that ops skip.
 inline Tensor optional_output(const OpCall& c, const std::string& name) {

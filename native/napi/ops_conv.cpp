@@ -55,8 +55,8 @@ void register_conv_ops() {
                  declare_grads(c, x, w, co);
                },
                [](OpCall& c) {
-                 ops::conv3d_backward(c.inputs_.at("x"), c.inputs_.at("w"), c.inputs_.at("dy"), grad_output(c, "dx"),
-                                      grad_output(c, "dw"), grad_output(c, "db"));
+                 ops::conv3d_backward(c.inputs_.at("x"), c.inputs_.at("w"), c.inputs_.at("dy"), optional_output(c, "dx"),
+                                      optional_output(c, "dw"), optional_output(c, "db"));
                }});
   register_op({"conv_transpose3d_forward", {"x", "w", "b"}, {},
                [](OpCall& c) {
@@ -80,7 +80,7 @@ void register_conv_ops() {
                },
                [](OpCall& c) {
                  ops::conv_transpose3d_backward(c.inputs_.at("x"), c.inputs_.at("w"), c.inputs_.at("dy"),
-                                                grad_output(c, "dx"), grad_output(c, "dw"), grad_output(c, "db"));
+                                                optional_output(c, "dx"), optional_output(c, "dw"), optional_output(c, "db"));
                }});
 }
 

@@ -73,10 +73,10 @@ void register_patch_embed_ops() {
                [](OpCall& c) {
                  const Params a = check(c);
                  auto param_grad = [&](const std::string& attr, const Tensor& input) {
-                   return input.data ? grad_output(c, attr) : Tensor();
+                   return input.data ? optional_output(c, attr) : Tensor();
                  };
-                 ops::patch_embed_backward(a.x, a.w, a.b, a.sw, a.sb, c.inputs_.at("dy"), grad_output(c, "dx"),
-                                           grad_output(c, "dw"), param_grad("db", a.b), param_grad("dsw", a.sw),
+                 ops::patch_embed_backward(a.x, a.w, a.b, a.sw, a.sb, c.inputs_.at("dy"), optional_output(c, "dx"),
+                                           optional_output(c, "dw"), param_grad("db", a.b), param_grad("dsw", a.sw),
                                            param_grad("dsb", a.sb), a.p);
                }});
 }

@@ -5,8 +5,8 @@
 namespace amae::napi {
 namespace {
 
-// Backward ops return only the gradients asked for: attrs.grad_<name> (default true) = false
-// skips one, and its output is then absent.
+// Backward ops return only the gradients asked for: attrs.<output> = false (e.g. dpos) skips
+// one, and its output is then absent.
 void register_sequence_ops() {
   register_op({"concat_forward", {"a", "b"}, {},
                [](OpCall& c) {
@@ -20,7 +20,7 @@ void register_sequence_ops() {
                },
                [](OpCall& c) { ops::concat_forward(c.inputs_.at("a"), c.inputs_.at("b"), c.output("y")); }});
   // attrs.split = Ca, the channels of a: dy[:, :Ca] is da, the rest db.
-  register_op({"concat_backward", {"dy"}, {"split", "grad_a", "grad_b"},
+  register_op({"concat_backward", {"dy"}, {"split", "da", "db"},
                [](OpCall& c) {
                  Tensor dy = input_min_rank(c, "dy", DType::F32, 2);
                  const int64_t split = c.int_attr("split");
@@ -30,8 +30,8 @@ void register_sequence_ops() {
                  std::vector<int64_t> a = dims_of(dy), b = dims_of(dy);
                  a[1] = split;
                  b[1] = dy.dim(1) - split;
-                 if (flag_attr(c, "grad_a", true)) c.declare_output("da", a);
-                 if (flag_attr(c, "grad_b", true)) c.declare_output("db", b);
+                 if (wants(c, "da")) c.declare_output("da", a);
+                 if (wants(c, "db")) c.declare_output("db", b);
                },
                [](OpCall& c) {
                  ops::concat_backward(c.inputs_.at("dy"), optional_output(c, "da"), optional_output(c, "db"));
@@ -57,17 +57,17 @@ void register_sequence_ops() {
   // gradient is.
   register_op({"embed_add_backward",
                {"pos_index", "mod_index", "dy"},
-               {"num_pos", "num_mod", "grad_x", "grad_pos", "grad_mod"},
+               {"num_pos", "num_mod", "dx", "dpos", "dmod"},
                [](OpCall& c) {
                  Tensor dy = c.input("dy", DType::F32, 2);
                  Tensor pi = c.input("pos_index", DType::I32, 1), mi = c.input("mod_index", DType::I32, 1);
                  c.expect_dim("pos_index", pi, 0, dy.dim(0), "T of dy");
                  c.expect_dim("mod_index", mi, 0, dy.dim(0), "T of dy");
-                 if (flag_attr(c, "grad_x", true)) c.declare_output("dx", dims_of(dy));
+                 if (wants(c, "dx")) c.declare_output("dx", dims_of(dy));
                  const std::pair<const char*, const Tensor*> tables[2] = {{"pos", &pi}, {"mod", &mi}};
                  for (const auto& [table, index] : tables) {
                    const std::string t = table;
-                   if (!flag_attr(c, "grad_" + t, true)) continue;
+                   if (!wants(c, "d" + t)) continue;
                    const int64_t rows = c.int_attr("num_" + t);
                    if (rows < 0) c.fail_range("attrs.num_" + t + " must be ≥ 0");
                    expect_indices(c, t + "_index", *index, rows, "rows of " + t + ", attrs.num_" + t);

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "op_registry.h"
+#include "op_args.h"
 
 namespace amae::napi {
 
@@ -21,14 +21,6 @@ inline Tensor shape_ref(const std::vector<int64_t>& dims) {
   t.ndim = static_cast<int>(dims.size());
   for (int i = 0; i < t.ndim; ++i) t.shape[i] = dims[i];
   return t;
-}
-
-// Backward ops compute the gradient <name> unless attrs.<name> is false.
-inline bool wants(const OpCall& c, const std::string& name) { return c.num_attr(name, 1.0) != 0.0; }
-
-// The gradient output <name> when requested, else an absent tensor (the op skips it).
-inline Tensor grad_output(const OpCall& c, const std::string& name) {
-  return wants(c, name) ? c.output(name) : Tensor();
 }
 
 }  // namespace amae::napi

@@ -51,7 +51,7 @@ async function normPoolSequence(): Promise<string> {
     shape: t.shape,
   });
   return digest([norm.y, norm.mean, norm.rstd, dnorm, pool.y, asFloat(pool.argmax), dpool, gm.y, asFloat(gm.argmax), dgm,
-    cat, dcat.a!, dcat.b!, emb, de.x!, de.pos!, de.mod!, gathered, dgather]);
+    cat, dcat.da!, dcat.db!, emb, de.dx!, de.dpos!, de.dmod!, gathered, dgather]);
 }
 
 async function lossOptim(): Promise<string> {
@@ -72,7 +72,23 @@ async function lossOptim(): Promise<string> {
     await ops.maskedMseBackward(p, tg, mask, 1, { normPix: true }), s.param, s.m, s.v, grads[0]]);
 }
 
-export const fixtures: Record<string, Fixture> = { layerNorm, attention, normPoolSequence, lossOptim };
+async function conv(): Promise<string> {
+  const x = randn([2, 8, 8, 12, 40], 60);
+  const w = randn([4, 8, 3, 3, 3], 61);
+  const b = randn([4], 66);
+  const g = await ops.conv3dBackward(x, w, randn([2, 4, 8, 12, 40], 62));
+  const xt = randn([2, 8, 12, 12, 40], 63);
+  const wt = randn([8, 4, 2, 2, 2], 64);
+  const h = await ops.convTranspose3dBackward(xt, wt, randn([2, 4, 24, 24, 80], 65));
+  const xp = randn([3, 2, 32, 16, 16], 67);
+  const wp = { w: randn([24, 2, 8, 8, 8], 68), b: randn([24], 69), sw: randn([3, 24], 70), sb: randn([3, 24], 71) };
+  const pe = await ops.patchEmbedForward(xp, wp, 8);
+  const dpe = await ops.patchEmbedBackward(xp, wp, randn(pe.shape, 72), 8);
+  return digest([await ops.conv3dForward(x, w, b), g.dx!, g.dw!, g.db!, await ops.convTranspose3dForward(xt, wt, randn([4], 73)),
+    h.dx!, h.dw!, h.db!, pe, ...Object.values(dpe).filter((v): v is Tensor => v !== undefined)]);
+}
+
+export const fixtures: Record<string, Fixture> = { layerNorm, attention, normPoolSequence, lossOptim, conv };
 
 export async function allDigests(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};

@@ -39,21 +39,24 @@ test('concat backward splits dy, returns only the gradients asked for and passes
   const b = randn([2, 2, 5, 3], 6);
   const dy = randn([2, 5, 5, 3], 7);
   const g = await ops.concatBackward(dy, 3);
-  t.deepEqual(g.a!.shape, a.shape);
-  t.deepEqual(g.b!.shape, b.shape);
-  t.deepEqual(Array.from(g.a!.data.subarray(45, 90)), Array.from(dy.data.subarray(75, 120)));
-  t.deepEqual(Array.from(g.b!.data.subarray(30, 60)), Array.from(dy.data.subarray(120, 150)));
-  const onlyB = await ops.concatBackward(dy, 3, { a: false });
-  t.is(onlyB.a, undefined);
-  t.deepEqual(onlyB.b, g.b);
-  const onlyA = await ops.concatBackward(dy, 3, { b: false });
-  t.is(onlyA.b, undefined);
-  t.deepEqual(onlyA.a, g.a);
+  t.deepEqual(g.da!.shape, a.shape);
+  t.deepEqual(g.db!.shape, b.shape);
+  t.deepEqual(Array.from(g.da!.data.subarray(45, 90)), Array.from(dy.data.subarray(75, 120)));
+  t.deepEqual(Array.from(g.db!.data.subarray(30, 60)), Array.from(dy.data.subarray(120, 150)));
+  const onlyB = await ops.concatBackward(dy, 3, { da: false });
+  t.is(onlyB.da, undefined);
+  t.deepEqual(onlyB.db, g.db);
+  const onlyA = await ops.concatBackward(dy, 3, { db: false });
+  t.is(onlyA.db, undefined);
+  t.deepEqual(onlyA.da, g.da);
   await gradcheck(t, {
     inputs: { a, b },
     wrt: ['a', 'b'],
     forward: async (i) => [await ops.concatForward(i.a, i.b)],
-    backward: async (_, [d]) => ops.concatBackward(d, 3) as Promise<Record<string, Tensor>>,
+    backward: async (_, [d]) => {
+      const g = await ops.concatBackward(d, 3);
+      return { a: g.da!, b: g.db! };
+    },
   });
 });
 
@@ -81,19 +84,21 @@ test('embed add backward scatter-adds in token order and passes a finite-differe
   const mi = randint(T, K, 14);
   const dy = randn([T, E], 15);
   const g = await ops.embedAddBackward(pi, mi, dy, { numPos: P, numMod: K });
-  t.deepEqual(g.x, dy);
-  t.deepEqual(g.pos!.shape, [P, E]);
-  t.deepEqual(g.pos!.data, scatterRef(pi, dy, P));
-  t.deepEqual(g.mod!.data, scatterRef(mi, dy, K));
-  const onlyMod = await ops.embedAddBackward(pi, mi, dy, { numPos: P, numMod: K }, { x: false, pos: false });
-  t.deepEqual(Object.keys(onlyMod).filter((k) => onlyMod[k as 'x'] !== undefined), ['mod']);
-  t.deepEqual(onlyMod.mod, g.mod);
+  t.deepEqual(g.dx, dy);
+  t.deepEqual(g.dpos!.shape, [P, E]);
+  t.deepEqual(g.dpos!.data, scatterRef(pi, dy, P));
+  t.deepEqual(g.dmod!.data, scatterRef(mi, dy, K));
+  const onlyMod = await ops.embedAddBackward(pi, mi, dy, { numPos: P, numMod: K }, { dx: false, dpos: false });
+  t.deepEqual(Object.keys(onlyMod), ['dmod']);
+  t.deepEqual(onlyMod.dmod, g.dmod);
   await gradcheck(t, {
     inputs: { x: randn([T, E], 16), pos: randn([P, E], 17), mod: randn([K, E], 18) },
     wrt: ['x', 'pos', 'mod'],
     forward: async (i) => [await ops.embedAddForward(i.x, i.pos, i.mod, pi, mi)],
-    backward: async (_, [d]) =>
-      ops.embedAddBackward(pi, mi, d, { numPos: P, numMod: K }) as Promise<Record<string, Tensor>>,
+    backward: async (_, [d]) => {
+      const g = await ops.embedAddBackward(pi, mi, d, { numPos: P, numMod: K });
+      return { x: g.dx!, pos: g.dpos!, mod: g.dmod! };
+    },
   });
 });
 
@@ -128,8 +133,8 @@ test('scatter-adds are deterministic with many tokens per row', async (t) => {
   t.deepEqual(first.data, scatterRef(index, dy, 7));
   t.deepEqual(await ops.gatherRowsBackward(index, dy, 7), first);
   const g = await ops.embedAddBackward(index, index, dy, { numPos: 7, numMod: 7 });
-  t.deepEqual(g.pos!.data, first.data);
-  t.deepEqual(g.mod!.data, first.data);
+  t.deepEqual(g.dpos!.data, first.data);
+  t.deepEqual(g.dmod!.data, first.data);
 });
 
 test('concat ops reject bad arguments with typed errors', (t) => {
@@ -188,7 +193,7 @@ test('embed add ops reject bad arguments and out-of-range indices with typed err
     instanceOf: TypeError,
     message: /attrs\.num_pos is required/,
   });
-  t.notThrows(() => runOp('embed_add_backward', { pos_index: ok, mod_index: zeros, dy }, { num_mod: 2, grad_pos: false }));
+  t.notThrows(() => runOp('embed_add_backward', { pos_index: ok, mod_index: zeros, dy }, { num_mod: 2, dpos: false }));
 });
 
 test('gather rows ops reject bad arguments and out-of-range indices with typed errors', (t) => {
