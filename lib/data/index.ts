@@ -9,3 +9,4 @@ export { percentiles } from './stats.js';
 export { encodePng } from './png.js';
 export { midSlicePreview, type GrayImage } from './preview.js';
 export { describeNifti, type NiftiDescription } from './describe.js';
+export { CONTRASTS, CONTRAST_ALIASES, NUM_CONTRASTS, contrastId, contrastName, type ContrastName } from './contrasts.js';
