@@ -26,13 +26,14 @@ const ACCEPTED = `${CONTRASTS.join(', ')} (aliases: ${Object.entries(CONTRAST_AL
 
 /**
  * The id k of a contrast given by its registry name or an alias, in any letter case. `where` says
- * where the name came from (a file and field), for the error an unknown name gets.
+ * where the name came from (a file and field), for the error an unknown name gets; '' leaves it
+ * to a caller that wraps the error with its own context.
  */
 export function contrastId(name: string, where: string): number {
   const upper = name.toUpperCase();
   const canonical = CONTRAST_ALIASES[upper] ?? upper;
   const id = (CONTRASTS as readonly string[]).indexOf(canonical);
-  if (id < 0) throw new Error(`${where}: unknown contrast '${name}'; accepted: ${ACCEPTED}`);
+  if (id < 0) throw new Error(`${where ? `${where}: ` : ''}unknown contrast '${name}'; accepted: ${ACCEPTED}`);
   return id;
 }
 

@@ -10,3 +10,14 @@ export { encodePng } from './png.js';
 export { midSlicePreview, type GrayImage } from './preview.js';
 export { describeNifti, type NiftiDescription } from './describe.js';
 export { CONTRASTS, CONTRAST_ALIASES, NUM_CONTRASTS, contrastId, contrastName, type ContrastName } from './contrasts.js';
+export {
+  CaseError,
+  DEFAULT_REFERENCE_ORDER,
+  loadSubject,
+  toOriginalGrid,
+  type ImageRef,
+  type Subject,
+  type SubjectContrast,
+  type SubjectOptions,
+  type SubjectSpec,
+} from './subject.js';
