@@ -21,3 +21,11 @@ export {
   type SubjectOptions,
   type SubjectSpec,
 } from './subject.js';
+export {
+  prepareSubject,
+  restore,
+  type PreparedContrast,
+  type PreparedSubject,
+  type PreprocessOptions,
+  type PreprocessRecord,
+} from './preprocess.js';

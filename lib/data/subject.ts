@@ -37,6 +37,8 @@ export interface SubjectContrast {
 
 export interface Subject {
   id: string;
+  /** Where the subject was described (SubjectOptions.where), for later errors. */
+  where: string;
   reference: ContrastName;
   /** The reference contrast's grid as its file stores it: where predictions go back to. */
   originalGrid: Grid;
@@ -159,7 +161,7 @@ export async function loadSubject(spec: SubjectSpec, options: SubjectOptions = {
       fail('label', e);
     }
   }
-  return { id: spec.id, reference, originalGrid, grid, contrasts, label };
+  return { id: spec.id, where, reference, originalGrid, grid, contrasts, label };
 }
 
 /**
