@@ -29,3 +29,4 @@ export {
   type PreprocessOptions,
   type PreprocessRecord,
 } from './preprocess.js';
+export { DatasetError, SPLITS, openDataset, type Dataset, type DatasetKind, type Split } from './dataset.js';

@@ -179,7 +179,8 @@ export function toOriginalGrid(subject: Pick<Subject, 'grid' | 'originalGrid'>, 
  * voxels as the head (spec §5) and resampling fills with 0 outside an image, so a background of
  * another value — as in images a provider z-scored within the brain, where it sits at the
  * minimum — would count as foreground. Recognised when all 8 corner voxels hold the volume's
- * minimum, and only then; the shift changes nothing else, since the z-score is shift-invariant.
+ * minimum and some voxel is above it, and only then; the shift changes nothing else, since the
+ * z-score is shift-invariant.
  */
 function zeroBackground(volume: Volume): Volume {
   const [ni, nj, nk] = volume.shape;
@@ -191,7 +192,13 @@ function zeroBackground(volume: Volume): Volume {
       for (const k of [0, nk - 1]) if (d[(i * nj + j) * nk + k] !== corner) return volume;
     }
   }
-  for (let n = 0; n < d.length; n++) if (d[n] < corner) return volume;
+  let constant = true;
+  for (let n = 0; n < d.length; n++) {
+    if (d[n] < corner) return volume;
+    if (d[n] !== corner) constant = false;
+  }
+  // A constant image has no background to tell from the rest.
+  if (constant) return volume;
   const out = new Float32Array(d.length);
   for (let n = 0; n < d.length; n++) out[n] = d[n] - corner;
   return makeVolume(out, volume.shape, volume.affine, volume.source, volume.datatype);

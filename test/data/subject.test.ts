@@ -155,7 +155,7 @@ test('the channels of a 4D file are contrasts', async (t) => {
   t.is(err!.message, `case 'c', images.FLAIR: ${file}: has 2 volumes, no channel 2`);
 });
 
-test('a constant non-zero background (a provider z-scored the image) becomes 0; a zero one is left alone', async (t) => {
+test('a constant non-zero background (a provider z-scored the image) becomes 0; a zero one, or a constant image, is left alone', async (t) => {
   const shape: Shape3 = [10, 10, 10];
   const inBrain = (p: Vec3) => Math.hypot(p[0] - 4.5, p[1] - 4.5, p[2] - 4.5) < 4;
   const eye: Affine = [
@@ -172,6 +172,9 @@ test('a constant non-zero background (a provider z-scored the image) becomes 0; 
     if (brain[n] === 0 && x !== 0) t.fail(`background voxel ${n} = ${x}`);
   });
   t.true(Math.abs(d[(5 * 10 + 5) * 10 + 5] - (5 - 3 + 3.6)) < 1e-6);
+  // A constant image has no background to find: unchanged.
+  const flat = await put('flat.nii.gz', sampled(shape, eye, () => 7));
+  t.true((await loadSubject({ id: 'z', images: { T1: flat } })).contrasts[0].volume.data.every((x) => x === 7));
   // Background 0 with negative brain values: unchanged.
   const signed = await put('signed.nii.gz', sampled(shape, eye, (p) => (inBrain(p) ? p[0] - 6 : 0)));
   t.deepEqual((await loadSubject({ id: 'z', images: { T1: signed } })).contrasts[0].volume.data, (await readNifti(signed)).data);
