@@ -65,8 +65,9 @@ const DEFAULTS = { spacing: 1, patchSize: 16, clip: [0.5, 99.5] as [number, numb
  * label nearest); crop to the bounding box of the non-zero voxels of every contrast and the label
  * (the label is included so that no lesion voxel is ever cropped away); per contrast, clip to the
  * percentiles of its non-zero voxels, then z-score them with the clipped values' mean and
- * (population) standard deviation, background staying 0 — as nnU-Net does for MRI; pad with zeros
- * (centred) to multiples of p and at least minShape, or centre-crop to maxShape.
+ * population standard deviation (MONAI's NormalizeIntensity with nonzero=True), background
+ * staying 0; pad with zeros (centred) to multiples of p and at least minShape, or centre-crop to
+ * maxShape.
  */
 export function prepareSubject(subject: Subject, options: PreprocessOptions = {}): PreparedSubject {
   const p = options.patchSize ?? DEFAULTS.patchSize;
@@ -75,9 +76,9 @@ export function prepareSubject(subject: Subject, options: PreprocessOptions = {}
   if (!(lowP >= 0 && lowP < highP && highP <= 100)) throw new RangeError(`clip [${lowP}, ${highP}] must be percentiles with low < high`);
   const minShape = shapeOption(options.minShape, 'minShape', 1).map((n) => Math.ceil(n / p) * p);
   const maxShape = shapeOption(options.maxShape, 'maxShape', Infinity);
-  maxShape.forEach((n) => {
+  maxShape.forEach((n, a) => {
     if (Number.isFinite(n) && n % p !== 0) throw new RangeError(`maxShape [${maxShape}] must be multiples of the patch size ${p}`);
-    if (n < Math.max(...minShape)) throw new RangeError(`maxShape [${maxShape}] is below minShape [${minShape}]`);
+    if (n < minShape[a]) throw new RangeError(`maxShape [${maxShape}] is below minShape [${minShape}] (rounded up to multiples of ${p})`);
   });
 
   const spacing = options.spacing === undefined ? DEFAULTS.spacing : options.spacing;

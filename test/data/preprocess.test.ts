@@ -177,6 +177,8 @@ test('options are checked', (t) => {
   t.throws(() => prepareSubject(s, { patchSize: 0 }), { message: /patchSize 0/ });
   t.throws(() => prepareSubject(s, { patchSize: 16, maxShape: 40 }), { message: /maxShape \[40,40,40\] must be multiples of the patch size 16/ });
   t.throws(() => prepareSubject(s, { patchSize: 16, minShape: 64, maxShape: 32 }), { message: /below minShape/ });
+  // Axis by axis.
+  t.deepEqual(prepareSubject(s, { patchSize: 16, minShape: [16, 64, 16], maxShape: [32, 64, 32] }).shape, [32, 64, 16]);
   t.throws(() => prepareSubject(s, { clip: [99, 1] }), { message: /clip \[99, 1\]/ });
   t.throws(() => prepareSubject(s, { minShape: [1, 2] as unknown as Shape3 }), { message: /minShape \[1,2\] must be one or three positive integers/ });
 });
