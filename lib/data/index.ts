@@ -9,3 +9,24 @@ export { percentiles } from './stats.js';
 export { encodePng } from './png.js';
 export { midSlicePreview, type GrayImage } from './preview.js';
 export { describeNifti, type NiftiDescription } from './describe.js';
+export { CONTRASTS, CONTRAST_ALIASES, NUM_CONTRASTS, contrastId, contrastName, type ContrastName } from './contrasts.js';
+export {
+  CaseError,
+  DEFAULT_REFERENCE_ORDER,
+  loadSubject,
+  toOriginalGrid,
+  type ImageRef,
+  type Subject,
+  type SubjectContrast,
+  type SubjectOptions,
+  type SubjectSpec,
+} from './subject.js';
+export {
+  prepareSubject,
+  restore,
+  type PreparedContrast,
+  type PreparedSubject,
+  type PreprocessOptions,
+  type PreprocessRecord,
+} from './preprocess.js';
+export { DatasetError, SPLITS, openDataset, type Dataset, type DatasetKind, type Split } from './dataset.js';

@@ -1,8 +1,10 @@
-// NIfTI-1 and NIfTI-2 headers: the byte layout, parsing with validation, the voxel-to-world
-// affine the header implies, and serialising a NIfTI-1 header for writing.
-// Field offsets follow nifti1.h and nifti2.h; both versions share one field table so that the
-// reader treats them alike.
+// NIfTI-1 and NIfTI-2 headers: parsing (fields by nifti-reader-js) with validation, the
+// voxel-to-world affine the header implies, and serialising a NIfTI-1 header for writing.
+// Both versions end up in one NiftiHeader so that the reader treats them alike. Field offsets
+// used here follow nifti1.h and nifti2.h.
 
+// The library's NIFTI1 class is renamed: NIFTI1 here is the writer's byte layout.
+import { NIFTI1 as Nifti1Fields, NIFTI2 as Nifti2Fields, isNIFTI1, isNIFTI2 } from 'nifti-reader-js';
 import { closestOrthogonal, det3, linearPart, quaternionToRotation, rotationToQuaternion } from './affine.js';
 import type { Affine, DatatypeName, Vec3 } from './volume.js';
 
@@ -52,8 +54,9 @@ export function datatypeByName(name: DatatypeName): DatatypeInfo {
   return DATATYPES.find((d) => d.name === name)!;
 }
 
-type Kind = 'i16' | 'i32' | 'i64' | 'f32' | 'f64';
+type Kind = 'i16' | 'f32';
 
+/** Byte offsets of the NIfTI-1 fields the writer sets (nifti1.h). */
 interface Layout {
   size: number;
   dim: [Kind, number];
@@ -63,7 +66,6 @@ interface Layout {
   voxOffset: [Kind, number];
   sclSlope: [Kind, number];
   sclInter: [Kind, number];
-  descrip: number;
   qformCode: [Kind, number];
   sformCode: [Kind, number];
   /** quatern_b, _c, _d, qoffset_x, _y, _z: six consecutive floats. */
@@ -71,7 +73,6 @@ interface Layout {
   /** srow_x, srow_y, srow_z: twelve consecutive floats. */
   srow: [Kind, number];
   xyztUnits: [Kind | 'u8', number];
-  intentCode: [Kind, number];
 }
 
 const NIFTI1: Layout = {
@@ -83,34 +84,17 @@ const NIFTI1: Layout = {
   voxOffset: ['f32', 108],
   sclSlope: ['f32', 112],
   sclInter: ['f32', 116],
-  descrip: 148,
   qformCode: ['i16', 252],
   sformCode: ['i16', 254],
   quatern: ['f32', 256],
   srow: ['f32', 280],
   xyztUnits: ['u8', 123],
-  intentCode: ['i16', 68],
 };
 
-const NIFTI2: Layout = {
-  size: 540,
-  dim: ['i64', 16],
-  datatype: 12,
-  bitpix: 14,
-  pixdim: ['f64', 104],
-  voxOffset: ['i64', 168],
-  sclSlope: ['f64', 176],
-  sclInter: ['f64', 184],
-  descrip: 240,
-  qformCode: ['i32', 344],
-  sformCode: ['i32', 348],
-  quatern: ['f64', 352],
-  srow: ['f64', 400],
-  xyztUnits: ['i32', 500],
-  intentCode: ['i32', 504],
-};
-
-const WIDTH: Record<Kind | 'u8', number> = { u8: 1, i16: 2, i32: 4, i64: 8, f32: 4, f64: 8 };
+const NIFTI2_SIZE = 540;
+// The NIfTI-2 int64 fields read here rather than by nifti-reader-js (see nifti2Int64Fields).
+const NIFTI2_DIM = 16;
+const NIFTI2_VOX_OFFSET = 168;
 
 export interface NiftiHeader {
   version: 1 | 2;
@@ -133,107 +117,130 @@ export interface NiftiHeader {
   srow: number[][];
   xyztUnits: number;
   intentCode: number;
+  /** As nifti-reader-js reads it: NUL bytes are left out rather than ending the text. */
   descrip: string;
 }
 
 /** Bytes a reader must have to parse either header version. */
-export const MAX_HEADER_BYTES = NIFTI2.size;
+export const MAX_HEADER_BYTES = NIFTI2_SIZE;
 
 /**
- * Parses and validates a header from the start of a (decompressed) NIfTI file. The byte order is
- * whichever makes sizeof_hdr read 348 or 540, which is how the standard says to detect it.
+ * Parses and validates a header from the start of a (decompressed) NIfTI file.
+ *
+ * nifti-reader-js parses the fields. Around it, this function decides what the library does not:
+ * the byte order and version come from sizeof_hdr (348 or 540 in either order, as the standard
+ * says to detect them; the library looks at the magic only), a wrong magic or a .hdr/.img pair
+ * gets its own message, and every value that later sizes an allocation or places the voxels is
+ * checked. The library sees exactly the header's bytes, never the extensions after them, whose
+ * parser throws messages that cannot say which file was wrong, and which amae does not use.
  */
 export function parseHeader(bytes: Uint8Array, file: string): NiftiHeader {
   if (bytes.length < 4) throw new NiftiError(file, `only ${bytes.length} bytes: too short for a NIfTI header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let littleEndian = true;
   let sizeofHdr = view.getInt32(0, true);
-  if (sizeofHdr !== 348 && sizeofHdr !== 540) {
+  if (sizeofHdr !== NIFTI1.size && sizeofHdr !== NIFTI2_SIZE) {
     const big = view.getInt32(0, false);
-    if (big !== 348 && big !== 540) {
+    if (big !== NIFTI1.size && big !== NIFTI2_SIZE) {
       throw new NiftiError(file, `sizeof_hdr is ${sizeofHdr}, neither 348 (NIfTI-1) nor 540 (NIfTI-2): not a NIfTI file`);
     }
     littleEndian = false;
     sizeofHdr = big;
   }
-  const layout = sizeofHdr === 348 ? NIFTI1 : NIFTI2;
-  if (bytes.length < layout.size) {
-    throw new NiftiError(file, `only ${bytes.length} bytes: too short for the ${layout.size}-byte header it announces`);
+  const version = sizeofHdr === NIFTI1.size ? 1 : 2;
+  if (bytes.length < sizeofHdr) {
+    throw new NiftiError(file, `only ${bytes.length} bytes: too short for the ${sizeofHdr}-byte header it announces`);
   }
-  const version = checkMagic(bytes, layout, file);
+  // A copy of just the header: the library takes a whole ArrayBuffer, and `bytes` may be a view
+  // into a larger one.
+  const buffer = bytes.slice(0, sizeofHdr).buffer;
+  checkMagic(buffer, version, file);
+  // The version is already known from sizeof_hdr, so the header class is chosen here rather than
+  // by the library's readHeader, which goes by the magic alone.
+  const h = version === 1 ? new Nifti1Fields() : new Nifti2Fields();
+  try {
+    h.readHeader(buffer);
+  } catch (e) {
+    throw new NiftiError(file, `header cannot be parsed (nifti-reader-js: ${(e as Error).message})`);
+  }
+  if (version === 2 && h.magic !== NIFTI2_MAGIC) {
+    // NIfTI-2 follows its magic with \r\n\x1a\n so that a text-mode transfer, which rewrites line
+    // ends, is detected instead of silently shifting every later field.
+    throw new NiftiError(file, 'NIfTI-2 end-of-line check bytes are wrong (file mangled by a text-mode transfer?)');
+  }
 
-  const get = (kind: Kind | 'u8', offset: number): number => {
-    switch (kind) {
-      case 'u8':
-        return view.getUint8(offset);
-      case 'i16':
-        return view.getInt16(offset, littleEndian);
-      case 'i32':
-        return view.getInt32(offset, littleEndian);
-      case 'i64': {
-        const v = view.getBigInt64(offset, littleEndian);
-        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) {
-          throw new NiftiError(file, `a 64-bit header field at byte ${offset} holds ${v}, beyond any sane size`);
-        }
-        return Number(v);
-      }
-      case 'f32':
-        return view.getFloat32(offset, littleEndian);
-      case 'f64':
-        return view.getFloat64(offset, littleEndian);
-    }
-  };
-  const array = ([kind, offset]: [Kind, number], n: number) =>
-    Array.from({ length: n }, (_, i) => get(kind, offset + i * WIDTH[kind]));
-
-  const dim = array(layout.dim, 8);
-  const datatypeCode = view.getInt16(layout.datatype, littleEndian);
-  const q = array(layout.quatern, 6);
-  const s = array(layout.srow, 12);
+  const exact = version === 2 ? nifti2Int64Fields(view, littleEndian, file) : null;
   const header: NiftiHeader = {
     version,
     littleEndian,
-    dim,
-    datatype: lookupDatatype(datatypeCode, file),
-    bitpix: view.getInt16(layout.bitpix, littleEndian),
-    pixdim: array(layout.pixdim, 8),
-    voxOffset: get(...layout.voxOffset),
-    sclSlope: get(...layout.sclSlope),
-    sclInter: get(...layout.sclInter),
-    qformCode: get(...layout.qformCode),
-    sformCode: get(...layout.sformCode),
-    quatern: [q[0], q[1], q[2]],
-    qoffset: [q[3], q[4], q[5]],
-    srow: [s.slice(0, 4), s.slice(4, 8), s.slice(8, 12)],
-    xyztUnits: get(...layout.xyztUnits),
-    intentCode: get(...layout.intentCode),
-    descrip: cString(bytes.subarray(layout.descrip, layout.descrip + 80)),
+    dim: exact ? exact.dim : h.dims.slice(0, 8),
+    datatype: lookupDatatype(h.datatypeCode, file),
+    bitpix: h.numBitsPerVoxel,
+    pixdim: h.pixDims.slice(0, 8),
+    voxOffset: exact ? exact.voxOffset : h.vox_offset,
+    sclSlope: h.scl_slope,
+    sclInter: h.scl_inter,
+    qformCode: h.qform_code,
+    sformCode: h.sform_code,
+    quatern: [h.quatern_b, h.quatern_c, h.quatern_d],
+    qoffset: [h.qoffset_x, h.qoffset_y, h.qoffset_z],
+    // NIfTI-2's `affine` is always the srow; for NIfTI-1 see nifti1Srow.
+    srow: version === 2 ? h.affine.slice(0, 3).map((r) => [...r]) : nifti1Srow(view, littleEndian),
+    xyztUnits: h.xyzt_units,
+    intentCode: h.intent_code,
+    descrip: h.description,
   };
   checkDims(header, file);
   // NIfTI-1 stores vox_offset as a float; a fractional or too small one cannot locate the data.
-  if (!Number.isInteger(header.voxOffset) || header.voxOffset < layout.size) {
-    throw new NiftiError(file, `vox_offset ${header.voxOffset} is not a byte offset at or after the ${layout.size}-byte header`);
+  if (!Number.isInteger(header.voxOffset) || header.voxOffset < sizeofHdr) {
+    throw new NiftiError(file, `vox_offset ${header.voxOffset} is not a byte offset at or after the ${sizeofHdr}-byte header`);
   }
   return header;
 }
 
-function checkMagic(bytes: Uint8Array, layout: Layout, file: string): 1 | 2 {
-  const at = layout === NIFTI1 ? 344 : 4;
-  const magic = cString(bytes.subarray(at, at + 4));
-  const expected = layout === NIFTI1 ? 'n+1' : 'n+2';
-  if (magic === expected) {
-    // NIfTI-2 follows its magic with \r\n\x1a\n so that a text-mode transfer, which rewrites line
-    // ends, is detected instead of silently shifting every later field.
-    if (layout === NIFTI2 && !(bytes[8] === 0x0d && bytes[9] === 0x0a && bytes[10] === 0x1a && bytes[11] === 0x0a)) {
-      throw new NiftiError(file, 'NIfTI-2 end-of-line check bytes are wrong (file mangled by a text-mode transfer?)');
+/**
+ * dim[0..7] and vox_offset of a NIfTI-2 header, exactly. nifti-reader-js 0.8.0 joins the two
+ * halves of an int64 in floating point and then subtracts 2⁶⁴ once more for negative values, so a
+ * negative dim comes out as −1.8e19 (little-endian) or −4294967296 (big-endian), and values beyond
+ * 2⁵³ are silently rounded. These fields size allocations and locate the voxels.
+ */
+function nifti2Int64Fields(view: DataView, littleEndian: boolean, file: string): { dim: number[]; voxOffset: number } {
+  const int64 = (offset: number): number => {
+    const v = view.getBigInt64(offset, littleEndian);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new NiftiError(file, `a 64-bit header field at byte ${offset} holds ${v}, beyond any sane size`);
     }
-    return layout === NIFTI1 ? 1 : 2;
+    return Number(v);
+  };
+  return { dim: Array.from({ length: 8 }, (_, i) => int64(NIFTI2_DIM + 8 * i)), voxOffset: int64(NIFTI2_VOX_OFFSET) };
+}
+
+/**
+ * srow_x, srow_y, srow_z of a NIfTI-1 header. nifti-reader-js keeps them only as its `affine`, and
+ * only when it prefers the sform (sform_code ≥ qform_code); the standard and nibabel use the
+ * sform whenever sform_code > 0, so a file with qform_code 2 and sform_code 1 needs them read here.
+ */
+function nifti1Srow(view: DataView, littleEndian: boolean): number[][] {
+  const at = NIFTI1.srow[1];
+  return [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => view.getFloat32(at + 4 * (4 * r + c), littleEndian)));
+}
+
+// What nifti-reader-js reads as a NIfTI-2 magic: the 8 bytes "n+2\0\r\n\x1a\n" without the NUL.
+const NIFTI2_MAGIC = 'n+2\r\n\x1a\n';
+
+function checkMagic(header: ArrayBuffer, version: 1 | 2, file: string): void {
+  const isVersion = version === 1 ? isNIFTI1 : isNIFTI2;
+  if (isVersion(header)) return;
+  const expected = version === 1 ? 'n+1' : 'n+2';
+  // With its second argument the library also accepts ni1/ni2, the magic of a .hdr/.img pair.
+  if (isVersion(header, true)) {
+    throw new NiftiError(file, `magic 'ni${version}' marks the header of a .hdr/.img pair; only single-file NIfTI (.nii, .nii.gz) is supported`);
   }
-  if (magic === 'ni1' || magic === 'ni2') {
-    throw new NiftiError(file, `magic '${magic}' marks the header of a .hdr/.img pair; only single-file NIfTI (.nii, .nii.gz) is supported`);
-  }
-  const shown = Array.from(bytes.subarray(at, at + 4), (b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
-  throw new NiftiError(file, `wrong magic '${shown}' (expected '${expected}'): not a NIfTI-${layout === NIFTI1 ? 1 : 2} file`);
+  const at = version === 1 ? 344 : 4;
+  const shown = Array.from(new Uint8Array(header, at, 4), (b) =>
+    b >= 32 && b < 127 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`,
+  ).join('');
+  throw new NiftiError(file, `wrong magic '${shown}' (expected '${expected}'): not a NIfTI-${version} file`);
 }
 
 function lookupDatatype(code: number, file: string): DatatypeInfo {
@@ -254,11 +261,6 @@ function checkDims(h: NiftiHeader, file: string): void {
   for (let i = 1; i <= n; i++) {
     if (!(h.dim[i] >= 1)) throw new NiftiError(file, `dim[${i}] = ${h.dim[i]}: every used dimension must be at least 1`);
   }
-}
-
-function cString(b: Uint8Array): string {
-  const end = b.indexOf(0);
-  return new TextDecoder('latin1').decode(end < 0 ? b : b.subarray(0, end));
 }
 
 /** The spatial shape (missing axes are 1) and the number of 3D volumes along dims 4–7. */

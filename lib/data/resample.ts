@@ -29,6 +29,11 @@ export function resample(moving: Volume, reference: Grid, { order }: ResampleOpt
   const t = matmul4(invertAffine(moving.affine), reference.affine);
   const [n0, n1, n2] = moving.shape;
   const [r0, r1, r2] = reference.shape;
+  // The same grid (every sample within SNAP of its own voxel centre): the loop below would copy
+  // every value exactly, so copy them at once. Contrasts of one subject usually share a grid.
+  if (n0 === r0 && n1 === r1 && n2 === r2 && isIdentityMap(t, reference.shape)) {
+    return makeVolume(moving.data.slice(), reference.shape, reference.affine, moving.source, moving.datatype);
+  }
   const src = moving.data;
   const s0 = n1 * n2;
   const s1 = n2;
@@ -74,6 +79,17 @@ export function resample(moving: Volume, reference: Grid, { order }: ResampleOpt
     throw new Error(`${moving.source || 'volume'}: its grid does not overlap the reference grid at all (wrong affine, or another subject?)`);
   }
   return makeVolume(out, reference.shape, reference.affine, moving.source, moving.datatype);
+}
+
+/** Whether the index map t moves no voxel centre of a grid of this shape by more than SNAP along
+ * any axis. */
+function isIdentityMap(t: Affine, shape: Shape3): boolean {
+  for (let r = 0; r < 3; r++) {
+    let drift = Math.abs(t[r][3]);
+    for (let c = 0; c < 3; c++) drift += Math.abs(t[r][c] - (r === c ? 1 : 0)) * (shape[c] - 1);
+    if (!(drift <= SNAP)) return false;
+  }
+  return true;
 }
 
 function clamp(v: number, max: number): number {

@@ -76,6 +76,14 @@ test('dims of zero, negative, or a bad dim[0]', async (t) => {
   await rejects(t, put('dim0.nii', niftiBytes({ dims: [4, 0, 2], values: [] })), /dim\[2\] = 0: every used dimension must be at least 1/);
   await rejects(t, put('neg.nii', niftiBytes({ dims: [4, 3, -2], values: [] })), /dim\[3\] = -2/);
   await rejects(t, put('rank.nii', niftiBytes({ ...valid, dim0: 9 })), /dim\[0\] = 9: the number of dimensions must be 1 to 7/);
+  // NIfTI-2 dims are int64: read exactly in both byte orders (nifti-reader-js 0.8.0 mangles
+  // negative ones), and refused beyond 2^53.
+  for (const littleEndian of [true, false]) {
+    const file = put('neg2.nii', niftiBytes({ version: 2, littleEndian, dims: [4, 3, -2], values: [] }));
+    await rejects(t, file, /dim\[3\] = -2: every used dimension must be at least 1/);
+    const huge = put('huge2.nii', niftiBytes({ version: 2, littleEndian, dims: [4, 3, 2 ** 60], values: [] }));
+    await rejects(t, huge, /a 64-bit header field at byte 40 holds 1152921504606846976, beyond any sane size/);
+  }
 });
 
 test('absurd dims fail before anything is allocated', async (t) => {
@@ -110,9 +118,10 @@ test('data shorter than the header promises, plain and gzipped', async (t) => {
 test('unsupported and unknown datatypes', async (t) => {
   await rejects(t, put('complex.nii', niftiBytes({ ...valid, datatype: 32 })), /datatype 32 \(complex64\) is not supported/);
   await rejects(t, put('rgb.nii', niftiBytes({ ...valid, datatype: 128 })), /datatype 128 \(RGB24\) is not supported/);
-  await rejects(t, put('weird.nii', niftiBytes({ ...valid, datatype: 99 })), /datatype 99 is not a NIfTI datatype code/);
+  const weird = put('weird.nii', niftiBytes({ ...valid, datatype: 99 }));
+  await rejects(t, weird, /datatype 99 is not a NIfTI datatype code/);
   // The header alone already says so.
-  await t.throwsAsync(readNiftiHeader(path.join(tmp, `${serial - 1}-weird.nii`)), { message: /datatype 99/ });
+  await t.throwsAsync(readNiftiHeader(weird), { message: /datatype 99/ });
 });
 
 test('NaN and infinite voxels are counted and refused', async (t) => {

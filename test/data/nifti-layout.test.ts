@@ -84,6 +84,28 @@ test('affine from sform when its code is positive, whatever the qform says', asy
   t.deepEqual(v.spacing, [3, 2, 1.5]);
 });
 
+test('the sform wins even where qform_code is higher (nifti-reader-js alone would take the qform)', async (t) => {
+  const srow = [
+    [2, 0, 0, 1],
+    [0, 2, 0, 2],
+    [0, 0, 2, 3],
+  ];
+  for (const littleEndian of [true, false]) {
+    const v = await readNifti(put(`sform1-qform2-${littleEndian}.nii`, { ...ramp(), littleEndian, srow, sformCode: 1, qformCode: 2 }));
+    t.deepEqual(v.affine, [...srow, [0, 0, 0, 1]]);
+  }
+});
+
+test('extensions after the header are skipped, even ones nifti-reader-js cannot parse', async (t) => {
+  const bytes = niftiBytes({ ...ramp(), voxOffset: 400 });
+  bytes[348] = 1; // extension flag set
+  new DataView(bytes.buffer).setInt32(352, 7, true); // esize 7: not a multiple of 16
+  const file = path.join(tmp, 'extension.nii');
+  fs.writeFileSync(file, bytes);
+  const v = await readNifti(file);
+  t.is(v.data[1], 100);
+});
+
 test('affine from the qform: quaternion rotation, zooms, qfac and offset', async (t) => {
   // b, c, d = 0, 0, 1: a 180° rotation about z, so x and y flip.
   const v = await readNifti(

@@ -45,6 +45,19 @@ test('onto its own grid, a volume comes back identical (linear and nearest)', (t
   }
 });
 
+test('a grid equal up to rounding gives a copy of the values; a real sub-voxel shift interpolates', (t) => {
+  const v = noise([7, 8, 9]);
+  const nudged = v.affine.map((r) => [...r]);
+  nudged[0][3] += 1e-9;
+  const same = resample(v, { shape: v.shape, affine: nudged }, { order: 'linear' });
+  t.deepEqual(same.data, v.data);
+  t.not(same.data, v.data, 'a new buffer: the caller may change it');
+  t.deepEqual(same.affine, nudged);
+  const shifted = v.affine.map((r) => [...r]);
+  shifted[0][3] += 1e-3;
+  t.notDeepEqual(resample(v, { shape: v.shape, affine: shifted }, { order: 'linear' }).data, v.data);
+});
+
 test('onto the canonical grid, resampling equals reorientation', (t) => {
   const v = noise([5, 6, 7]);
   const canonical = asClosestCanonical(v);
