@@ -30,3 +30,6 @@ export {
   type PreprocessRecord,
 } from './preprocess.js';
 export { DatasetError, SPLITS, openDataset, type Dataset, type DatasetKind, type Split } from './dataset.js';
+export { type AugmentOptions, type CropMode, type ModalityDropout, type Sample, type SampleContrast } from './augment.js';
+export { SubjectCache, createLoader, type Batch, type Loader, type LoaderOptions, type LoaderStats } from './loader.js';
+export { LoaderClosedError } from './pool.js';
