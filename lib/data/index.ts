@@ -9,3 +9,5 @@ export { percentiles } from './stats.js';
 export { encodePng } from './png.js';
 export { midSlicePreview, type GrayImage } from './preview.js';
 export { describeNifti, type NiftiDescription } from './describe.js';
+export { synthSubject, writeSynthDataset, SPLIT, type Dataset, type DatasetCase, type SynthOptions, type SynthSubject } from './synth.js';
+export { TISSUES, type Tissue, type TissueMaps } from './synth-anatomy.js';

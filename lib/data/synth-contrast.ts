@@ -67,7 +67,7 @@ export function randomProtocol(random: Random): Protocol {
       T1CE: { ...t1, contrastAgent: true },
       T2: { kind: 'spin-echo', tr: u(3000, 5000), te: u(85, 110) },
       FLAIR: { kind: 'inversion-recovery', tr: flairTr, te: u(100, 130), ti: flairTi },
-      PD: { kind: 'spin-echo', tr: u(3000, 5000), te: u(10, 20) },
+      PD: { kind: 'spin-echo', tr: u(4000, 6000), te: u(10, 20) },
       GRE: { kind: 'gradient-echo', tr: u(400, 700), te: u(15, 25), flip: u(15, 25), phaseMask: false },
       SWI: { kind: 'gradient-echo', tr: u(25, 40), te: u(18, 28), flip: u(5, 8), phaseMask: true },
     },
@@ -86,7 +86,7 @@ const ENHANCED_T1: Partial<Record<Tissue, number>> = { dura: 250, muscle: 600 };
 
 // SWI multiplies the magnitude by a mask made from the phase, darkening paramagnetic tissue: the
 // iron of the deep nuclei most, grey matter a little (so it ends up darker than white matter).
-const PHASE_MASK: Partial<Record<Tissue, number>> = { gm: 0.85, deep: 0.55, dura: 0.8 };
+const PHASE_MASK: Partial<Record<Tissue, number>> = { gm: 0.75, deep: 0.5, dura: 0.8 };
 
 function signal(seq: Sequence, tissue: Tissue, p: TissueParams): number {
   switch (seq.kind) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { matmul4 } from './affine.js';
 import { CONTRASTS, type ContrastName } from './contrasts.js';
 import { writeNifti } from './nifti.js';
-import { randomAnatomy, sampleTissues, type Anatomy } from './synth-anatomy.js';
+import { randomAnatomy, sampleTissues, type Anatomy, type TissueMaps } from './synth-anatomy.js';
 import { randomProtocol, renderDiffusion, renderStructural } from './synth-contrast.js';
 import { randomLesionCount, randomLesions } from './synth-lesion.js';
 import { Random } from './synth-random.js';
@@ -22,6 +22,9 @@ export interface SynthSubject {
   label?: Volume;
   /** How many infarcts were placed (0–3); a label may still be empty where they missed the brain. */
   lesions: number;
+  /** The ground truth the images were rendered from, on the main (ADC) grid: tissue fractions
+   * and the infarcted fraction of the parenchyma. */
+  tissues: TissueMaps;
 }
 
 /** Spec §5: paths relative to dataset.json. */
@@ -191,7 +194,7 @@ export function synthSubject(seed: number, index: number, size: number, labeled:
       images[c] = volume(renderStructural(c, maps, main, protocol, stream(`render-${c}`)), main, c);
     }
   }
-  const subject: SynthSubject = { id, images, lesions: lesionCount };
+  const subject: SynthSubject = { id, images, lesions: lesionCount, tissues: maps };
   if (labeled) {
     // Labelled where most of a voxel's brain tissue — and so most of its signal change — is infarct.
     const mask = new Float32Array(maps.lesion.length);
