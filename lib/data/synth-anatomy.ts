@@ -1,7 +1,8 @@
 // The synthetic head: a template anatomy built from signed distances (mm) of simple shapes —
-// ellipsoids for cerebrum and cerebellum, capsules for brainstem and ventricles — made individual
-// by smooth random fields (a warp of the whole head, an uneven brain surface, sulci, cortical
-// thickness, skull thickness) and by the head's size and pose in the scanner.
+// ellipsoids for cerebrum, cerebellum, deep nuclei and face, capsules for brainstem and
+// ventricles, offsets of the brain's surface for CSF, skull and scalp — made individual by smooth
+// random fields (a warp of the whole head, an uneven brain surface, sulci, cortical thickness,
+// skull thickness) and by the head's size and pose in the scanner.
 //
 // Everything is a function of position in millimetres, sampled at voxel centres with a linear
 // partial-volume ramp one voxel wide, so one subject can be sampled on any grid — its main grid or
@@ -62,6 +63,7 @@ const NUCLEI = Float64Array.from([
   ...[24, 3, 0, 5.5, 14, 9],
 ]);
 
+// Lateral ventricles are wider than tall: they are evaluated with x squeezed by this factor.
 const VENTRICLE_X = 0.75;
 
 /** Capsule segments, flat for the inner loop: a (3), b − a (3), 1/|b − a|², ra, rb − ra; radii
@@ -103,9 +105,8 @@ export interface Anatomy {
   scalpMm: number;
 }
 
-// Template boxes the fields cover (mm; beyond them they hold their edge values): the head for the
-// warp and the coarse fields, the brain for the sulci (the cerebellum reads them at twice its
-// distance from its centre, which stays inside too).
+// The boxes over which the fields repeat (template mm): the head for the warp and the coarse
+// fields, the brain for the sulci — big enough that no repetition shows inside them.
 const HEAD_LO: Vec3 = [-120, -150, -140];
 const HEAD_HI: Vec3 = [120, 120, 110];
 const BRAIN_LO: Vec3 = [-100, -100, -75];
@@ -231,8 +232,18 @@ function fissureFloor(y: number): number {
   return u < 1 ? 24 - 6 * u * u : Math.max(-80, 18 - 400 * (u - 1) * (u - 1));
 }
 
-// Per-point scratch for the coarse fields' five channels.
+const SULCUS_R0 = 60;
+const SULCUS_RADIAL = 0.55;
+
+/** Height (z) of the lateral (Sylvian) fissure at |x| = ax, y: from the temporal pole up and
+ * back, and up as it goes in towards the insula. */
+function sylvianZ(ax: number, y: number): number {
+  return -15 - 0.42 * (y - 25) - 0.3 * (ax - 34);
+}
+
+// Per-point scratch: the coarse fields' five channels, and one point's tissue fractions.
 const coarse = new Float64Array(5);
+const local = new Float64Array(TISSUES.length + 1);
 
 /**
  * Evaluates the anatomy at one template point (after the warp), with partial volume over a voxel
@@ -240,6 +251,49 @@ const coarse = new Float64Array(5);
  * `out` (length TISSUES.length + 1) with weight w.
  */
 function addPoint(an: Anatomy, lesions: LesionModel | null, x: number, y: number, z: number, h: number, w: number, out: Float64Array): void {
+  local.fill(0);
+  head(an, lesions, x, y, z, h, local);
+  face(x, y, z, h, local);
+  for (let t = 0; t < local.length; t++) out[t] += w * local[t];
+}
+
+// The face, in front of and below the skull: soft tissue (the head's skin surface takes it in),
+// eyes in orbital fat, and the air of the nasal cavity and the maxillary sinuses. Right side;
+// the left mirrors it.
+const FACE = { centre: [0, 55, -70] as Vec3, radii: [50, 42, 50] as Vec3 };
+const EYE = { centre: [32, 72, -38] as Vec3, radius: 12 };
+const ORBIT = { centre: [32, 66, -38] as Vec3, radius: 17 };
+const NASAL = { centre: [0, 68, -58] as Vec3, radii: [8, 24, 13] as Vec3 };
+const SINUS = { centre: [24, 60, -66] as Vec3, radii: [12, 16, 15] as Vec3 };
+
+function sphere(x: number, y: number, z: number, c: Vec3, r: number): number {
+  const dx = x - c[0];
+  const dy = y - c[1];
+  const dz = z - c[2];
+  return Math.sqrt(dx * dx + dy * dy + dz * dz) - r;
+}
+
+/** Paints the orbits and the air spaces over whatever `head` put there. */
+function face(x: number, y: number, z: number, h: number, tissue: Float64Array): void {
+  if (y < 35 || z > -15 || z < -90) return;
+  const ax = Math.abs(x);
+  const eye = soft(sphere(ax, y, z, EYE.centre, EYE.radius), h);
+  const orbit = Math.max(0, soft(sphere(ax, y, z, ORBIT.centre, ORBIT.radius), h) - eye);
+  const air = Math.max(
+    soft(ellipsoid(x - NASAL.centre[0], y - NASAL.centre[1], z - NASAL.centre[2], ...NASAL.radii), h),
+    soft(ellipsoid(ax - SINUS.centre[0], y - SINUS.centre[1], z - SINUS.centre[2], ...SINUS.radii), h),
+  );
+  const keep = Math.max(0, 1 - eye - orbit - air);
+  if (keep === 1) return;
+  for (let t = 0; t < tissue.length; t++) tissue[t] *= keep;
+  // The vitreous is water, as CSF is; orbital fat is fat.
+  tissue[CSF] += eye;
+  tissue[FAT] += orbit;
+}
+
+/** The head without the face's cavities: brain, CSF, dura, skull, scalp, neck and facial soft
+ * tissue, into `out` (fractions summing to at most 1). */
+function head(an: Anatomy, lesions: LesionModel | null, x: number, y: number, z: number, h: number, out: Float64Array): void {
   an.coarse.sample(x, y, z, coarse);
   // Brain compartments. Each structure is cut by its neighbour so that they meet across a thin
   // layer (the tentorium between occipital lobe and cerebellum) rather than interpenetrating.
@@ -258,7 +312,8 @@ function addPoint(an: Anatomy, lesions: LesionModel | null, x: number, y: number
   const nx = (x - NECK.centre[0]) / NECK.radii[0];
   const ny = (y - NECK.centre[1]) / NECK.radii[1];
   const sNeck = Math.max((Math.sqrt(nx * nx + ny * ny) - 1) * NECK.radii[0], z - NECK.top);
-  const sSkin = smin(sSkullOut - an.scalpMm, sNeck, 20);
+  const sFace = ellipsoid(x - FACE.centre[0], y - FACE.centre[1], z - FACE.centre[2], FACE.radii[0], FACE.radii[1], FACE.radii[2]);
+  const sSkin = smin(smin(sSkullOut - an.scalpMm, sNeck, 20), sFace, 15);
   if (sSkin > h) return;
   const qSkin = soft(sSkin, h);
   const qOut = Math.min(soft(sSkullOut, h), qSkin);
@@ -268,11 +323,11 @@ function addPoint(an: Anatomy, lesions: LesionModel | null, x: number, y: number
   const qInner = Math.min(soft(sHull - an.csfMm + 0.8, h), qIc);
   const softTissue = qSkin - qOut;
   const deepSoft = soft(sSkin + an.scalpMm, h);
-  out[FAT] += w * softTissue * (1 - deepSoft);
-  out[MUSCLE] += w * softTissue * deepSoft;
-  out[BONE] += w * (qOut - qMarrowOut + (qMarrowIn - qIc));
-  out[MARROW] += w * (qMarrowOut - qMarrowIn);
-  out[DURA] += w * (qIc - qInner);
+  out[FAT] += softTissue * (1 - deepSoft);
+  out[MUSCLE] += softTissue * deepSoft;
+  out[BONE] += qOut - qMarrowOut + (qMarrowIn - qIc);
+  out[MARROW] += qMarrowOut - qMarrowIn;
+  out[DURA] += qIc - qInner;
   if (qInner <= 0) return;
 
   // Inside the dura: CSF and parenchyma.
@@ -299,23 +354,31 @@ function addPoint(an: Anatomy, lesions: LesionModel | null, x: number, y: number
     gm = 0;
   } else {
     // Cerebrum: the cortex is a ribbon of grey matter along every CSF boundary — the outer
-    // surface, the interhemispheric fissure (down to the corpus callosum) and the sulci, which are
-    // the zero set of the sulcal field down to a varying depth below either surface.
-    const fissure = Math.abs(x) + Math.max(0, fissureFloor(y) - z) - (0.5 + 0.6 * an.atrophy);
-    const t = Math.min(-sCerStem, fissure);
+    // surface, the interhemispheric fissure (down to the corpus callosum), the lateral fissures
+    // (in to the insula) and the sulci, which are the zero set of the sulcal field down to a
+    // varying depth below any of these surfaces.
+    const ax = Math.abs(x);
+    const fissureHalf = 0.5 + 0.6 * an.atrophy;
+    const fissure = ax + Math.max(0, fissureFloor(y) - z) - fissureHalf;
+    const sylvian = Math.abs(z - sylvianZ(ax, y) - 4 * coarse[3]) + Math.max(0, 34 - ax) + Math.max(0, Math.abs(y + 5) - 32) - fissureHalf;
+    const t = Math.min(-sCerStem, fissure, sylvian);
     const depth = 17 + 5 * coarse[3];
     const thick = Math.min(3.6, Math.max(2, 2.8 + 0.5 * coarse[4]));
     const sulcusHalf = 0.4 + 0.7 * an.atrophy;
     let r = t;
     if (t < depth + thick + 2 * h) {
-      r = Math.min(r, Math.abs(an.sulci.at(x, y, z)) / an.sulci.gradRms + Math.max(0, t - depth) - sulcusHalf);
+      // Sulci run in from the surface: the field is read with distances from the brain's centre
+      // squeezed (by SULCUS_RADIAL around a radius of SULCUS_R0), so its zero sheets stand
+      // across the cortex rather than lying in it.
+      const rad = Math.sqrt(x * x + y * y + z * z) + 1e-9;
+      const k = (SULCUS_R0 + SULCUS_RADIAL * (rad - SULCUS_R0)) / rad;
+      r = Math.min(r, Math.abs(an.sulci.at(k * x, k * y, k * z)) / an.sulci.gradRms + Math.max(0, t - depth) - sulcusHalf);
     }
     csf = soft(r, h);
     wm = soft(thick - r, h);
     gm = Math.max(0, 1 - csf - wm);
-    if (x > -45 && x < 45 && y > -75 && y < 45 && z > -35 && z < 35) {
+    if (ax < 45 && y > -75 && y < 45 && z > -35 && z < 35) {
       // Deep grey nuclei, then the ventricles, painted over what the cortex model left there.
-      const ax = Math.abs(x);
       let sDeep = Infinity;
       for (let q = 0; q < NUCLEI.length; q += 6) {
         sDeep = Math.min(sDeep, ellipsoid(ax - NUCLEI[q], y - NUCLEI[q + 1], z - NUCLEI[q + 2], NUCLEI[q + 3], NUCLEI[q + 4], NUCLEI[q + 5]));
@@ -324,8 +387,7 @@ function addPoint(an: Anatomy, lesions: LesionModel | null, x: number, y: number
       csf *= 1 - deep;
       gm *= 1 - deep;
       wm *= 1 - deep;
-      // Lateral ventricles are wider than tall: their chains are laid out with x squeezed by
-      // VENTRICLE_X, so distances across x count less. The septum keeps them apart.
+      // Lateral ventricles (x squeezed, see VENTRICLE_X), kept apart by the septum.
       let sLateral = Infinity;
       const segs = an.ventricles;
       for (let s = 0; s < segs.length; s += SEGMENT) sLateral = Math.min(sLateral, capsule(ax * VENTRICLE_X, y, z, segs, s));
@@ -338,7 +400,7 @@ function addPoint(an: Anatomy, lesions: LesionModel | null, x: number, y: number
       csf += vent * (1 - csf);
     }
   }
-  const scale = w * qInner;
+  const scale = qInner;
   out[CSF] += scale * csf;
   out[GM] += scale * gm;
   out[WM] += scale * wm;
@@ -373,6 +435,7 @@ export function sampleTissues(an: Anatomy, lesions: LesionModel | null, grid: Gr
   }
   const weight = 3 / offsets.length;
   const amp = an.warpMm;
+  const [[m00, m01, m02, m03], [m10, m11, m12, m13], [m20, m21, m22, m23]] = m;
   const warp = new Float64Array(3);
   let idx = 0;
   for (let i = 0; i < n0; i++) {
@@ -383,9 +446,9 @@ export function sampleTissues(an: Anatomy, lesions: LesionModel | null, grid: Gr
           const u = i + offsets[o];
           const v = j + offsets[o + 1];
           const s = k + offsets[o + 2];
-          const px = m[0][0] * u + m[0][1] * v + m[0][2] * s + m[0][3];
-          const py = m[1][0] * u + m[1][1] * v + m[1][2] * s + m[1][3];
-          const pz = m[2][0] * u + m[2][1] * v + m[2][2] * s + m[2][3];
+          const px = m00 * u + m01 * v + m02 * s + m03;
+          const py = m10 * u + m11 * v + m12 * s + m13;
+          const pz = m20 * u + m21 * v + m22 * s + m23;
           // Far outside any head: air, without sampling the warp.
           if (px * px + py * py + (pz > 0 ? pz * pz : 0) > 140 * 140) continue;
           an.warp.sample(px, py, pz, warp);

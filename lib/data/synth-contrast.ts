@@ -27,8 +27,8 @@ interface TissueParams {
 
 const PARAMS: Record<Tissue, TissueParams> = {
   csf: { pd: 1.0, t1: 4000, t2: 1800, t2s: 1000, adc: 3.0, fat: 0 },
-  gm: { pd: 0.8, t1: 1100, t2: 95, t2s: 62, adc: 0.85, fat: 0 },
-  wm: { pd: 0.68, t1: 700, t2: 75, t2s: 52, adc: 0.75, fat: 0 },
+  gm: { pd: 0.8, t1: 1100, t2: 95, t2s: 62, adc: 0.89, fat: 0 },
+  wm: { pd: 0.68, t1: 700, t2: 75, t2s: 52, adc: 0.72, fat: 0 },
   // Deep grey nuclei hold iron, which shortens T2*: dark in GRE and SWI.
   deep: { pd: 0.76, t1: 950, t2: 80, t2s: 32, adc: 0.78, fat: 0 },
   dura: { pd: 0.45, t1: 1200, t2: 50, t2s: 30, adc: 1.0, fat: 0 },
@@ -71,8 +71,8 @@ export function randomProtocol(random: Random): Protocol {
       GRE: { kind: 'gradient-echo', tr: u(400, 700), te: u(15, 25), flip: u(15, 25), phaseMask: false },
       SWI: { kind: 'gradient-echo', tr: u(25, 40), te: u(18, 28), flip: u(5, 8), phaseMask: true },
     },
-    diffusion: { tr: u(4000, 7000), te: u(70, 100), b: 1000 },
-    lesion: { adcDrop: u(0.35, 0.55), t2Rise: u(0.08, 0.3) },
+    diffusion: { tr: u(4000, 7000), te: u(60, 90), b: 1000 },
+    lesion: { adcDrop: u(0.4, 0.6), t2Rise: u(0.1, 0.3) },
   };
 }
 

@@ -71,10 +71,6 @@ export class Random {
     return this.next() < 0.5 ? -1 : 1;
   }
 
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-
   /** Index i with probability weights[i] / Σ weights. */
   weighted(weights: readonly number[]): number {
     let u = this.next() * weights.reduce((s, w) => s + w, 0);

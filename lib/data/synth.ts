@@ -157,7 +157,7 @@ function pickContrasts(random: Random, labeled: boolean): ContrastName[] {
   return CONTRASTS.filter((c) => chosen.has(c));
 }
 
-export function subjectId(index: number): string {
+function subjectId(index: number): string {
   return `synth-${String(index + 1).padStart(4, '0')}`;
 }
 
