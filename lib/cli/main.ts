@@ -4,9 +4,11 @@
 import { NiftiError } from '../data/nifti-header.js';
 import { UsageError } from './errors.js';
 import { inspect, INSPECT_USAGE } from './inspect.js';
+import { synth, SYNTH_USAGE } from './synth.js';
 
 const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; usage: string }> = {
   inspect: { run: inspect, usage: INSPECT_USAGE },
+  synth: { run: synth, usage: SYNTH_USAGE },
 };
 
 const USAGE = `usage: amae <command> [options]

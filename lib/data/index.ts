@@ -33,3 +33,5 @@ export { DatasetError, SPLITS, openDataset, type Dataset, type DatasetKind, type
 export { type AugmentOptions, type CropMode, type ModalityDropout, type Sample, type SampleContrast } from './augment.js';
 export { SubjectCache, createLoader, type Batch, type Loader, type LoaderOptions, type LoaderStats } from './loader.js';
 export { LoaderClosedError } from './pool.js';
+export { synthSubject, writeSynthDataset, SPLIT, type DatasetJson, type DatasetJsonCase, type SynthOptions, type SynthSubject } from './synth.js';
+export { TISSUES, type Tissue, type TissueMaps } from './synth-anatomy.js';

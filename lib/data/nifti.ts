@@ -274,10 +274,14 @@ export async function readNifti(file: string): Promise<Volume> {
 }
 
 export interface WriteOptions {
-  /** 'float32' for images (default); 'uint8' for masks and labels, whose values must be
-   * integers 0–255. */
-  datatype?: 'float32' | 'uint8';
+  /** 'float32' for images (default); 'int16' for images whose values are integers −32768–32767
+   * (as scanners store them, half the bytes of float32); 'uint8' for masks and labels, whose
+   * values must be integers 0–255. */
+  datatype?: 'float32' | 'int16' | 'uint8';
 }
+
+/** The integer range each integer datatype holds; float32 takes any finite value. */
+const INTEGER_RANGE = { uint8: [0, 255], int16: [-32768, 32767] } as const;
 
 /**
  * Writes a 3D volume as a single-file NIfTI-1, gzipped when the name ends in .gz. The file is
@@ -285,21 +289,24 @@ export interface WriteOptions {
  * a later run would take for a result.
  */
 export async function writeNifti(file: string, volume: Volume, options: WriteOptions = {}): Promise<void> {
-  const datatype = datatypeByName(options.datatype ?? 'float32');
+  const name = options.datatype ?? 'float32';
+  const datatype = datatypeByName(name);
   const [ni, nj, nk] = volume.shape;
   const n3 = ni * nj * nk;
-  const voxels = datatype.name === 'uint8' ? new Uint8Array(n3) : new Float32Array(n3);
+  const voxels = name === 'uint8' ? new Uint8Array(n3) : name === 'int16' ? new Int16Array(n3) : new Float32Array(n3);
+  const range = name === 'float32' ? null : INTEGER_RANGE[name];
   const src = volume.data;
-  // C-order [i][j][k] back to disk order (i fastest); values are checked on the way, since a NaN
-  // or a fractional label would only surface when the file is read again.
+  // C-order [i][j][k] back to disk order (i fastest); values are checked on the way, since a NaN,
+  // a fractional label or a value the typed array would silently wrap only surfaces when the file
+  // is read again. The header's scl_slope 1 / scl_inter 0 make stored integers the values.
   let dst = 0;
   for (let k = 0; k < nk; k++) {
     for (let j = 0; j < nj; j++) {
       for (let i = 0; i < ni; i++) {
         const x = src[(i * nj + j) * nk + k];
-        const ok = datatype.name === 'uint8' ? Number.isInteger(x) && x >= 0 && x <= 255 : Number.isFinite(x);
+        const ok = range ? Number.isInteger(x) && x >= range[0] && x <= range[1] : Number.isFinite(x);
         if (!ok) {
-          const need = datatype.name === 'uint8' ? 'an integer 0–255 for uint8' : 'finite';
+          const need = range ? `an integer ${range[0]}–${range[1]} for ${name}` : 'finite';
           throw new NiftiError(file, `cannot write voxel [${i}, ${j}, ${k}] = ${x}: values must be ${need}`);
         }
         voxels[dst++] = x;

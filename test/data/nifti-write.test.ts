@@ -83,6 +83,42 @@ test('uint8 masks round-trip; non-integer or out-of-range labels are refused', a
   t.false(fs.existsSync(path.join(tmp, 'bad.nii.gz')));
 });
 
+/** Integers spanning int16's whole range, extremes included. */
+function int16Image(): Volume {
+  const r = rng(3);
+  const data = Float32Array.from({ length: 5 * 6 * 7 }, () => Math.floor(r() * 65536) - 32768);
+  data[0] = -32768;
+  data[1] = 32767;
+  return makeVolume(data, [5, 6, 7], obliqueAffine(), 'memory');
+}
+
+test('int16 images round-trip with scl_slope 1, scl_inter 0; fractions and out-of-range values are refused', async (t) => {
+  const v = int16Image();
+  const file = path.join(tmp, 'int16.nii.gz');
+  await writeNifti(file, v, { datatype: 'int16' });
+  const back = await readNifti(file);
+  t.deepEqual(back.data, v.data);
+  t.deepEqual(back.affine, v.affine);
+  t.is(back.datatype, 'int16');
+  const h = await readNiftiHeader(file);
+  t.like(h, { sclSlope: 1, sclInter: 0 });
+  t.is(h.datatype.code, 4);
+
+  for (const [x, shown] of [
+    [32768, '32768'],
+    [-32769, '-32769'],
+    [1.5, '1.5'],
+  ] as const) {
+    const bad = int16Image();
+    bad.data[(2 * 6 + 1) * 7 + 4] = x;
+    await t.throwsAsync(writeNifti(path.join(tmp, 'bad16.nii'), bad, { datatype: 'int16' }), {
+      instanceOf: NiftiError,
+      message: new RegExp(`bad16\\.nii: cannot write voxel \\[2, 1, 4\\] = ${shown}: values must be an integer -32768–32767 for int16`),
+    });
+  }
+  t.false(fs.existsSync(path.join(tmp, 'bad16.nii')));
+});
+
 test('the header: codes, pixdim, and a qform that reproduces the affine', async (t) => {
   const v = image();
   const file = path.join(tmp, 'hdr.nii');
@@ -138,6 +174,7 @@ for f in sys.argv[1:]:
     res.append(dict(data=np.asarray(img.dataobj).astype(np.float64).ravel().tolist(), dtype=str(h.get_data_dtype()),
                     affine=img.affine.tolist(), qform=h.get_qform().tolist(), sform=h.get_sform().tolist(),
                     codes=[int(h['qform_code']), int(h['sform_code'])], zooms=[float(z) for z in h.get_zooms()],
+                    slope_inter=[float(img.dataobj.slope), float(img.dataobj.inter)],
                     axcodes=''.join(nib.aff2axcodes(img.affine))))
 print(json.dumps(res))
 `;
@@ -147,21 +184,35 @@ nibabelTest('nibabel reads what we write: data, dtype, sform, qform, codes', asy
     image: path.join(tmp, 'nib-image.nii.gz'),
     mask: path.join(tmp, 'nib-mask.nii'),
     sheared: path.join(tmp, 'nib-sheared.nii.gz'),
+    int16: path.join(tmp, 'nib-int16.nii.gz'),
   };
-  const vols = { image: image(), mask: mask(), sheared: image(obliqueAffine(0.25)) };
+  const vols = { image: image(), mask: mask(), sheared: image(obliqueAffine(0.25)), int16: int16Image() };
   await writeNifti(files.image, vols.image);
   await writeNifti(files.mask, vols.mask, { datatype: 'uint8' });
   await writeNifti(files.sheared, vols.sheared);
-  const [img, msk, sh] = python<
-    { data: number[]; dtype: string; affine: Affine; qform: Affine; sform: Affine; codes: number[]; zooms: number[]; axcodes: string }[]
-  >(NIB_READ, files.image, files.mask, files.sheared);
+  await writeNifti(files.int16, vols.int16, { datatype: 'int16' });
+  const [img, msk, sh, i16] = python<
+    {
+      data: number[];
+      dtype: string;
+      affine: Affine;
+      qform: Affine;
+      sform: Affine;
+      codes: number[];
+      zooms: number[];
+      slope_inter: number[];
+      axcodes: string;
+    }[]
+  >(NIB_READ, files.image, files.mask, files.sheared, files.int16);
 
   const near = (a: Affine, b: Affine, tol: number) => a.every((row, r) => row.every((x, c) => Math.abs(x - b[r][c]) <= tol));
   for (const [theirs, v, dtype] of [
     [img, vols.image, 'float32'],
     [msk, vols.mask, 'uint8'],
+    [i16, vols.int16, 'int16'],
   ] as const) {
     t.is(theirs.dtype, dtype);
+    t.deepEqual(theirs.slope_inter, [1, 0]);
     t.deepEqual(theirs.data, Array.from(v.data), `${dtype} data`);
     t.deepEqual(theirs.sform, v.affine);
     t.deepEqual(theirs.affine, v.affine);
