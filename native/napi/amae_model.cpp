@@ -167,8 +167,8 @@ void check_offsets(const std::vector<int32_t>& off, const std::string& name, int
   if (off[0] != 0) batch_range(name + "[0] = " + std::to_string(off[0]) + " must be 0");
   for (size_t i = 1; i < off.size(); ++i)
     if (off[i] <= off[i - 1])
-      batch_range(name + "[" + std::to_string(i) + "] = " + std::to_string(off[i]) + " must be greater than " + name +
-                  "[" + std::to_string(i - 1) + "] = " + std::to_string(off[i - 1]) + " (every " + group +
+      batch_range(name + "[" + std::to_string(i) + "] = " + std::to_string(off[i]) + " must be greater than batch." +
+                  name + "[" + std::to_string(i - 1) + "] = " + std::to_string(off[i - 1]) + " (every " + group +
                   " non-empty)");
   if (off.back() != total)
     batch_range(name + "[" + std::to_string(off.size() - 1) + "] = " + std::to_string(off.back()) + " must be " +

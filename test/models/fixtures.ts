@@ -31,3 +31,19 @@ export function blobSubject(n: number, ids: number[], seed: number): SubjectVolu
     })),
   };
 }
+
+/** Two tiny-preset training steps on a mixed batch: the losses and a digest of the weights after
+ *  them (called in child processes with other thread counts by amae.test.ts). */
+export async function trainingDigest(): Promise<{ losses: number[]; weights: string }> {
+  const { createAmae } = await import('../../lib/models/amae.js');
+  const { digest } = await import('../helpers/threads.js');
+  const model = createAmae({ size: [32, 32, 32], patch: 16, embedDim: 48, depth: 3, heads: 4, decoderDim: 48, decoderDepth: 1, decoderHeads: 4, normPix: true }, { seed: 12 });
+  const random = new Random(4);
+  const losses: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const batch = model.pack([blobSubject(32, [0, 1, 2], i), blobSubject(32, [5], 7 + i), blobSubject(32, [1, 2, 3, 4, 5, 6, 7], 20 + i)], { random });
+    losses.push((await model.trainStep(batch, { lr: 1e-3, maxGradNorm: 0.5 })).loss);
+  }
+  const w = await model.weights();
+  return { losses, weights: digest(model.parameters().map((p) => w[p.name])) };
+}
