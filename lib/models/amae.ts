@@ -227,7 +227,7 @@ export function createAmae(config: AmaeConfig | AmaePreset, options: { seed?: nu
   return new Amae(config, options);
 }
 
-// (x̂ − 0)·σ + μ per row, with the row statistics of the normPix target (unbiased variance + 1e-6).
+// pred·σ + μ per row: the normPix target's statistics (unbiased variance + 1e-6) undone.
 function denormalize(pred: Float32Array, target: Float32Array, width: number): void {
   for (let r = 0; r < pred.length / width; r++) {
     const row = target.subarray(r * width, (r + 1) * width);

@@ -65,8 +65,23 @@ void sincos_position_embedding(const int64_t grid[3], int64_t dim, float* out) {
       }
 }
 
+namespace {
+// The invariants the members' shapes rely on, checked before any member is built. The binding
+// reports a user's bad configuration by field name first; reaching these is a bug in amae.
+const AmaeConfig& checked(const AmaeConfig& c) {
+  AMAE_CHECK(c.patch >= 1 && c.size[0] % c.patch == 0 && c.size[1] % c.patch == 0 && c.size[2] % c.patch == 0,
+             "AMAE: the patch size must divide the volume size");
+  AMAE_CHECK(c.heads >= 1 && c.decoder_heads >= 1 && c.embed_dim % c.heads == 0 && c.decoder_dim % c.decoder_heads == 0,
+             "AMAE: widths must split into heads");
+  AMAE_CHECK(c.decoder_dim % 6 == 0 && (c.learnable_pos || c.embed_dim % 6 == 0),
+             "AMAE: sin-cos position embeddings need widths divisible by 6");
+  AMAE_CHECK(!c.norm_pix || c.patch_voxels() >= 2, "AMAE: normPix needs patches of at least 2 voxels");
+  return c;
+}
+}  // namespace
+
 Amae::Amae(const AmaeConfig& c, uint64_t seed)
-    : cfg_(c),
+    : cfg_(checked(c)),
       // The DCT (spec §2.1): base conv W [E, 1, p, p, p] (Xavier on its [E, p³] view) and B
       // (PyTorch's conv default, so that s_b gets a gradient), and the projector of the
       // modality code onto [s_w | s_b] initialised so that every scale starts near 1.
@@ -100,12 +115,6 @@ Amae::Amae(const AmaeConfig& c, uint64_t seed)
       pred_w_(store_.add("decoder.pred.weight", {c.patch_voxels(), c.decoder_dim},
                          Init::xavier(c.decoder_dim, c.patch_voxels()), true)),
       pred_b_(store_.add("decoder.pred.bias", {c.patch_voxels()}, Init::constant(0), false)) {
-  AMAE_CHECK(c.patch >= 1 && c.size[0] % c.patch == 0 && c.size[1] % c.patch == 0 && c.size[2] % c.patch == 0,
-             "AMAE: the patch size must divide the volume size");
-  AMAE_CHECK(c.embed_dim % c.heads == 0 && c.decoder_dim % c.decoder_heads == 0, "AMAE: widths must split into heads");
-  AMAE_CHECK(c.decoder_dim % 6 == 0 && (c.learnable_pos || c.embed_dim % 6 == 0),
-             "AMAE: sin-cos position embeddings need widths divisible by 6");
-  AMAE_CHECK(!c.norm_pix || c.patch_voxels() >= 2, "AMAE: normPix needs patches of at least 2 voxels");
   store_.finalize();
   store_.initialize(seed);
   const int64_t grid[3] = {c.grid(0), c.grid(1), c.grid(2)};
@@ -163,9 +172,11 @@ float Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
   arena_.reset();
   const int64_t bad = first_non_finite(b.volumes);
   if (bad >= 0) {
-    const int64_t per = b.volumes.stride(0);
-    throw std::runtime_error("batch.volumes holds a non-finite value (" + std::to_string(b.volumes.f32()[bad]) +
-                             ") in volume " + std::to_string(bad / per) + " at voxel " + std::to_string(bad % per));
+    const float v = b.volumes.f32()[bad];
+    const int64_t W = cfg_.size[1], D = cfg_.size[2], per = cfg_.size[0] * W * D, at = bad % per;
+    throw std::runtime_error("batch.volumes holds " + std::string(std::isnan(v) ? "NaN" : v > 0 ? "+Infinity" : "-Infinity") +
+                             " in volume " + std::to_string(bad / per) + " at voxel [" + std::to_string(at / (W * D)) +
+                             ", " + std::to_string(at / D % W) + ", " + std::to_string(at % D) + "]");
   }
   plan(b);
   const Plan& p = plan_;

@@ -6,6 +6,8 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -31,13 +33,23 @@ Napi::Object object_arg(const Napi::Value& v, const std::string& what) {
   return v.As<Napi::Object>();
 }
 
+// A number as JS prints it: the shortest form that reads back to the same double.
+std::string num(double x) {
+  char buf[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+    if (std::strtod(buf, nullptr) == x) break;
+  }
+  return buf;
+}
+
 // A number field; absent (undefined) gives the fallback when there is one.
 double number_field(const Napi::Object& o, const std::string& key, const std::string& what, const double* fallback) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() && fallback) return *fallback;
   if (!v.IsNumber()) type_error(what + "." + key + " must be a number");
   const double x = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(x)) range_error(what + "." + key + " must be finite, got " + std::to_string(x));
+  if (!std::isfinite(x)) range_error(what + "." + key + " must be finite, got " + num(x));
   return x;
 }
 double number_field(const Napi::Object& o, const std::string& key, const std::string& what) {
@@ -48,7 +60,7 @@ double number_field(const Napi::Object& o, const std::string& key, const std::st
 }
 
 int64_t positive_int(double x, const std::string& name) {
-  if (x != std::floor(x) || x < 1 || x > 1e6) range_error(name + " must be a positive integer, got " + std::to_string(x));
+  if (x != std::floor(x) || x < 1 || x > 1e6) range_error(name + " must be a positive integer, got " + num(x));
   return static_cast<int64_t>(x);
 }
 
@@ -140,7 +152,7 @@ uint64_t read_seed(const Napi::Value& v) {
   if (!v.IsNumber()) type_error("seed must be a number");
   const double s = v.As<Napi::Number>().DoubleValue();
   if (!(s >= 0) || s != std::floor(s) || s > 9007199254740991.0)
-    range_error("seed must be a non-negative safe integer, got " + std::to_string(s));
+    range_error("seed must be a non-negative safe integer, got " + num(s));
   return static_cast<uint64_t>(s);
 }
 
@@ -160,16 +172,16 @@ struct Batch {
 
 [[noreturn]] void batch_range(const std::string& msg) { range_error("batch." + msg); }
 
-// offsets[0] = 0, strictly increasing (every group non-empty), offsets[n−1] = total.
+// offsets[0] = 0, strictly increasing (`why` says why no range may be empty), ending at total
+// (`what` says what total counts).
 void check_offsets(const std::vector<int32_t>& off, const std::string& name, int64_t total, const std::string& what,
-                   const std::string& group) {
-  if (off.size() < 2) batch_range(name + " must hold at least 2 values (" + group + " + 1 offsets)");
+                   const std::string& why) {
+  if (off.size() < 2) batch_range(name + " must hold at least 2 offsets, got " + std::to_string(off.size()));
   if (off[0] != 0) batch_range(name + "[0] = " + std::to_string(off[0]) + " must be 0");
   for (size_t i = 1; i < off.size(); ++i)
     if (off[i] <= off[i - 1])
       batch_range(name + "[" + std::to_string(i) + "] = " + std::to_string(off[i]) + " must be greater than batch." +
-                  name + "[" + std::to_string(i - 1) + "] = " + std::to_string(off[i - 1]) + " (every " + group +
-                  " non-empty)");
+                  name + "[" + std::to_string(i - 1) + "] = " + std::to_string(off[i - 1]) + " (" + why + ")");
   if (off.back() != total)
     batch_range(name + "[" + std::to_string(off.size() - 1) + "] = " + std::to_string(off.back()) + " must be " +
                 std::to_string(total) + " (" + what + ")");
@@ -197,7 +209,7 @@ Batch read_batch(const Napi::Value& v, const AmaeConfig& cfg) {
     if (b.contrasts[n] < 0 || b.contrasts[n] >= models::kContrasts)
       batch_range("contrasts[" + std::to_string(n) + "] = " + std::to_string(b.contrasts[n]) + " is out of range [0, " +
                   std::to_string(models::kContrasts) + ")");
-  check_offsets(b.subjects, "subjects", Nc, "the number of volumes", "subject");
+  check_offsets(b.subjects, "subjects", Nc, "the number of volumes", "every subject has a contrast");
   for (size_t s = 0; s + 1 < b.subjects.size(); ++s)
     for (int32_t n = b.subjects[s] + 1; n < b.subjects[s + 1]; ++n)
       if (b.contrasts[n] <= b.contrasts[n - 1])
@@ -208,7 +220,7 @@ Batch read_batch(const Napi::Value& v, const AmaeConfig& cfg) {
     batch_range("keepOffsets must hold " + std::to_string(Nc + 1) + " values (one more than batch.contrasts), got " +
                 std::to_string(b.keep_offsets.size()));
   check_offsets(b.keep_offsets, "keepOffsets", static_cast<int64_t>(b.keep.size()), "the length of batch.keep",
-                "contrast keeps at least one patch, so every offset range is");
+                "every contrast keeps at least one patch");
   for (int64_t n = 0; n < Nc; ++n) {
     if (b.keep_offsets[n + 1] - b.keep_offsets[n] > P)
       batch_range("keepOffsets: contrast " + std::to_string(n) + " keeps " +
@@ -238,11 +250,11 @@ models::OptimConfig read_optim(const Napi::Value& v) {
   c.eps = number_field(o, "eps", at, 1e-8);
   c.weight_decay = number_field(o, "weightDecay", at, 0.05);
   c.max_grad_norm = number_field(o, "maxGradNorm", at, 0.0);
-  if (c.lr < 0) range_error("opt.lr must be ≥ 0, got " + std::to_string(c.lr));
-  if (c.beta1 < 0 || c.beta1 >= 1) range_error("opt.beta1 must lie in [0, 1), got " + std::to_string(c.beta1));
-  if (c.beta2 < 0 || c.beta2 >= 1) range_error("opt.beta2 must lie in [0, 1), got " + std::to_string(c.beta2));
-  if (c.eps <= 0) range_error("opt.eps must be > 0, got " + std::to_string(c.eps));
-  if (c.weight_decay < 0) range_error("opt.weightDecay must be ≥ 0, got " + std::to_string(c.weight_decay));
+  if (c.lr < 0) range_error("opt.lr must be ≥ 0, got " + num(c.lr));
+  if (c.beta1 < 0 || c.beta1 >= 1) range_error("opt.beta1 must lie in [0, 1), got " + num(c.beta1));
+  if (c.beta2 < 0 || c.beta2 >= 1) range_error("opt.beta2 must lie in [0, 1), got " + num(c.beta2));
+  if (c.eps <= 0) range_error("opt.eps must be > 0, got " + num(c.eps));
+  if (c.weight_decay < 0) range_error("opt.weightDecay must be ≥ 0, got " + num(c.weight_decay));
   return c;
 }
 
@@ -532,7 +544,7 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
         reject_unknown_keys(o, {"step", "m", "v"}, "state.optimizer");
         const double s = number_field(o, "step", "state.optimizer");
         if (s < 0 || s != std::floor(s) || s > 9007199254740991.0)
-          range_error("state.optimizer.step must be a non-negative integer, got " + std::to_string(s));
+          range_error("state.optimizer.step must be a non-negative integer, got " + num(s));
         *step = static_cast<int64_t>(s);
         read_table(o.Get("m"), "state.optimizer.m", [](const models::Param& p) { return p.m; }, true);
         read_table(o.Get("v"), "state.optimizer.v", [](const models::Param& p) { return p.v; }, true);

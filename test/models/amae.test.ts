@@ -274,7 +274,8 @@ test('bad configurations and batches get typed errors naming the field', async (
   const bad: [object, ErrorConstructor, RegExp][] = [
     [{ ...tiny, size: [32, 32] }, TypeError, /config\.size must be \[H, W, D\]/],
     [{ ...tiny, size: [32, 32, 40] }, RangeError, /config\.size \[32, 32, 40\] is not divisible by config\.patch = 16/],
-    [{ ...tiny, patch: 0 }, RangeError, /config\.patch must be a positive integer/],
+    [{ ...tiny, patch: 0 }, RangeError, /config\.patch must be a positive integer, got 0$/],
+    [{ ...tiny, heads: 2.5 }, RangeError, /config\.heads must be a positive integer, got 2\.5$/],
     [{ ...tiny, depth: '3' }, TypeError, /config\.depth must be a number/],
     [{ ...tiny, heads: 5 }, RangeError, /config\.embedDim = 48 is not divisible by config\.heads = 5/],
     [{ ...tiny, decoderDim: 64, decoderHeads: 4 }, RangeError, /config\.decoderDim = 64 must be divisible by 6/],
@@ -314,7 +315,7 @@ test('bad configurations and batches get typed errors naming the field', async (
   await t.throwsAsync(model.trainStep(null as never, { lr: 1e-3 }), { instanceOf: TypeError, message: /batch must be an object/ });
   const nan = { ...good, volumes: { data: Float32Array.from(good.volumes.data), shape: good.volumes.shape } };
   nan.volumes.data[3 * 32768 + 17] = NaN;
-  await t.throwsAsync(model.trainStep(nan, { lr: 1e-3 }), { instanceOf: Error, message: /batch\.volumes holds a non-finite value \(nan\) in volume 3 at voxel 17/ });
+  await t.throwsAsync(model.trainStep(nan, { lr: 1e-3 }), { instanceOf: Error, message: /batch\.volumes holds NaN in volume 3 at voxel \[0, 0, 17\]/ });
   t.throws(() => packBatch([{ contrasts: [{ id: 2, data: new Float32Array(10) }] }], { size: [32, 32, 32], patch: 16 }), {
     instanceOf: RangeError,
     message: /subjects\[0\]\.contrasts\[0\]\.data has 10 voxels/,
