@@ -44,6 +44,19 @@ int64_t first_non_finite(const Tensor& x) {
   return first.load();
 }
 
+// The invariants the members' shapes rely on, checked before any member is built. The binding
+// reports a user's bad configuration by field name first; reaching these is a bug in amae.
+const AmaeConfig& checked(const AmaeConfig& c) {
+  AMAE_CHECK(c.patch >= 1 && c.size[0] % c.patch == 0 && c.size[1] % c.patch == 0 && c.size[2] % c.patch == 0,
+             "AMAE: the patch size must divide the volume size");
+  AMAE_CHECK(c.heads >= 1 && c.decoder_heads >= 1 && c.embed_dim % c.heads == 0 && c.decoder_dim % c.decoder_heads == 0,
+             "AMAE: widths must split into heads");
+  AMAE_CHECK(c.decoder_dim % 6 == 0 && (c.learnable_pos || c.embed_dim % 6 == 0),
+             "AMAE: sin-cos position embeddings need widths divisible by 6");
+  AMAE_CHECK(!c.norm_pix || c.patch_voxels() >= 2, "AMAE: normPix needs patches of at least 2 voxels");
+  return c;
+}
+
 }  // namespace
 
 void sincos_position_embedding(const int64_t grid[3], int64_t dim, float* out) {
@@ -64,21 +77,6 @@ void sincos_position_embedding(const int64_t grid[3], int64_t dim, float* out) {
           }
       }
 }
-
-namespace {
-// The invariants the members' shapes rely on, checked before any member is built. The binding
-// reports a user's bad configuration by field name first; reaching these is a bug in amae.
-const AmaeConfig& checked(const AmaeConfig& c) {
-  AMAE_CHECK(c.patch >= 1 && c.size[0] % c.patch == 0 && c.size[1] % c.patch == 0 && c.size[2] % c.patch == 0,
-             "AMAE: the patch size must divide the volume size");
-  AMAE_CHECK(c.heads >= 1 && c.decoder_heads >= 1 && c.embed_dim % c.heads == 0 && c.decoder_dim % c.decoder_heads == 0,
-             "AMAE: widths must split into heads");
-  AMAE_CHECK(c.decoder_dim % 6 == 0 && (c.learnable_pos || c.embed_dim % 6 == 0),
-             "AMAE: sin-cos position embeddings need widths divisible by 6");
-  AMAE_CHECK(!c.norm_pix || c.patch_voxels() >= 2, "AMAE: normPix needs patches of at least 2 voxels");
-  return c;
-}
-}  // namespace
 
 Amae::Amae(const AmaeConfig& c, uint64_t seed)
     : cfg_(checked(c)),
