@@ -74,7 +74,7 @@ const OPTIMIZER_KIND = 'amae-optimizer';
 
 export function resolveConfig(config: AmaeConfig | AmaePreset): ResolvedAmaeConfig {
   if (typeof config === 'string') {
-    if (!(config in AMAE_PRESETS)) throw new RangeError(`unknown AMAE preset '${config}'; presets: ${Object.keys(AMAE_PRESETS).join(', ')}`);
+    if (!Object.hasOwn(AMAE_PRESETS, config)) throw new RangeError(`unknown AMAE preset '${config}'; presets: ${Object.keys(AMAE_PRESETS).join(', ')}`);
     config = AMAE_PRESETS[config];
   }
   return { ...DEFAULTS, ...config, size: [...config.size] } as ResolvedAmaeConfig;

@@ -287,6 +287,7 @@ test('bad configurations and batches get typed errors naming the field', async (
   ];
   for (const [config, type, message] of bad) t.throws(() => createAmae(config as never), { instanceOf: type, message });
   t.throws(() => createAmae('huge' as never), { instanceOf: RangeError, message: /unknown AMAE preset 'huge'/ });
+  t.throws(() => createAmae('toString' as never), { instanceOf: RangeError, message: /unknown AMAE preset/ });
   t.notThrows(() => createAmae({ ...tiny, embedDim: 40, heads: 4, posEmbed: 'learnable' }), 'learnable positions lift the 6 | E rule');
   t.throws(() => new addon.AmaeModel(tiny, -1), { instanceOf: RangeError, message: /seed must be a non-negative safe integer/ });
 
