@@ -2,3 +2,5 @@ export * as ops from './ops/index.js';
 export * from './tensor.js';
 export { addon } from './native.js';
 export * from './data/index.js';
+export * from './models/index.js';
+export { Random } from './util/random.js';

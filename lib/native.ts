@@ -15,10 +15,81 @@ export interface OpInfo {
   attrs: string[];
 }
 
+/** The native AMAE configuration (every field checked by the constructor, errors naming config.<field>). */
+export interface NativeAmaeConfig {
+  size: readonly [number, number, number];
+  patch: number;
+  embedDim: number;
+  depth: number;
+  heads: number;
+  decoderDim: number;
+  decoderDepth: number;
+  decoderHeads: number;
+  mlpRatio?: number;
+  normPix?: boolean;
+  code?: 'onehot' | 'learned';
+  posEmbed?: 'sincos' | 'learnable';
+}
+
+/** One packed batch as the native model takes it (see lib/models/batch.ts). */
+export interface NativeAmaeBatch {
+  /** [Nc, H, W, D]: every contrast of every subject, subject by subject. */
+  volumes: Tensor;
+  /** [Nc] registry ids, strictly increasing within a subject. */
+  contrasts: Int32Array;
+  /** [S + 1] offsets into contrasts. */
+  subjects: Int32Array;
+  /** Kept patch indices, contrast by contrast, ascending within a contrast. */
+  keep: Int32Array;
+  /** [Nc + 1] offsets into keep; every contrast keeps at least one patch. */
+  keepOffsets: Int32Array;
+}
+
+export interface NativeOptimOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Global gradient-norm clipping bound; ≤ 0 (the default) turns clipping off. */
+  maxGradNorm?: number;
+}
+
+export interface ParameterInfo {
+  name: string;
+  shape: number[];
+  /** AdamW weight decay applies. */
+  decay: boolean;
+  /** The optimiser updates it (the fixed sin-cos position tables are not). */
+  trainable: boolean;
+}
+
+export interface OptimizerState {
+  step: number;
+  m: Record<string, Tensor>;
+  v: Record<string, Tensor>;
+}
+
+export interface ModelState {
+  weights?: Record<string, Tensor>;
+  optimizer?: OptimizerState;
+}
+
+/** The native AMAE model. Compute methods return Promises and are serialised per model. */
+export interface NativeAmaeModel {
+  trainStep(batch: NativeAmaeBatch, opt: NativeOptimOptions): Promise<{ loss: number; gradNorm: number; updated: boolean }>;
+  forward(batch: NativeAmaeBatch): Promise<{ loss: number; pred: Tensor }>;
+  lossAndGrads(batch: NativeAmaeBatch): Promise<{ loss: number; grads: Record<string, Float32Array> }>;
+  parameters(): ParameterInfo[];
+  getState(options?: { weights?: boolean; optimizer?: boolean }): Promise<ModelState>;
+  setState(state: ModelState): Promise<void>;
+}
+
 export interface Addon {
   /** Runs one native op off the event loop; argument errors throw synchronously. */
   op(name: string, inputs: Record<string, OpInput>, attrs?: OpAttrs): Promise<Record<string, OpInput>>;
   opList(): OpInfo[];
+  AmaeModel: new (config: NativeAmaeConfig, seed?: number) => NativeAmaeModel;
   build: { cuda: boolean; threads: number };
 }
 

@@ -18,3 +18,8 @@ export async function leakyReluForward(x: Tensor, slope = 0.01): Promise<Tensor>
 export async function leakyReluBackward(y: Tensor, dy: Tensor, slope = 0.01): Promise<Tensor> {
   return (await runOp<{ dx: Tensor }>('leaky_relu_backward', { y, dy }, { slope })).dx;
 }
+
+/** y = a + b (same shapes): the residual add. Its gradient is dy for both a and b. */
+export async function addForward(a: Tensor, b: Tensor): Promise<Tensor> {
+  return (await runOp<{ y: Tensor }>('add_forward', { a, b })).y;
+}

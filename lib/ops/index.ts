@@ -4,6 +4,7 @@ export * from './activation.js';
 export * from './attention.js';
 export * from './conv.js';
 export * from './layernorm.js';
+export * from './linear.js';
 export * from './loss.js';
 export * from './norm.js';
 export * from './optim.js';

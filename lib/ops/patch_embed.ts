@@ -1,7 +1,7 @@
 // Patch embedding: Conv3d with kernel = stride = p whose output is a token sequence per sample,
 // and its Dynamic Convolution Tokenizer form with per-sample weight and bias scales (spec §2.1).
 import { runOp } from '../native.js';
-import type { Tensor } from '../tensor.js';
+import type { IndexTensor, Tensor } from '../tensor.js';
 import { flags } from './flags.js';
 
 export interface PatchEmbedParams {
@@ -56,4 +56,66 @@ export async function patchEmbedBackward(
     p,
     ...flags({ ...want }),
   });
+}
+
+/** The patches of x [N, C, H, W, D] as rows [N, P, C·p³], patch q in the order of patchEmbedForward,
+ *  each flattened in (c, ph, pw, pd) order. */
+export async function patchifyForward(x: Tensor, p: number): Promise<Tensor> {
+  return (await runOp<{ patches: Tensor }>('patchify_forward', { x }, { p })).patches;
+}
+
+/** The adjoint of patchifyForward: the rows put back in place as a volume [N, C, H, W, D]. Patches do
+ *  not overlap, so this is also its inverse (a reconstruction's rows → a volume). */
+export async function patchifyBackward(
+  dpatches: Tensor,
+  p: number,
+  inputSize: readonly [number, number, number],
+): Promise<Tensor> {
+  return (await runOp<{ dx: Tensor }>('patchify_backward', { dpatches }, { p, input_size: [...inputSize] })).dx;
+}
+
+/** The Dynamic Convolution Tokenizer over chosen, already extracted patches (a model's kept ones). */
+export interface PatchEmbedRowsResult {
+  /** [T, E]: y[t, e] = sw[n, e]·Σ_k w[e, k]·patches[t, k] + sb[n, e]·b[e] for t in segment n. */
+  y: Tensor;
+  /** [T, E]: the unscaled products Σ_k w[e, k]·patches[t, k], which the backward's dsw needs. */
+  z: Tensor;
+}
+
+/**
+ * Embeds patch rows [T, C·p³] with one set of scales per segment: rows offsets[n] .. offsets[n+1] − 1
+ * use sw[n] and sb[n] (offsets [N + 1], non-decreasing, ending at T). w is [E, C, p, p, p].
+ */
+export async function patchEmbedRowsForward(
+  patches: Tensor,
+  offsets: IndexTensor,
+  params: PatchEmbedParams,
+): Promise<PatchEmbedRowsResult> {
+  const { w, b, sw, sb } = params;
+  return runOp<PatchEmbedRowsResult & Record<string, Tensor>>('patch_embed_rows_forward', { patches, offsets, w, b, sw, sb });
+}
+
+export interface PatchEmbedRowsGrads {
+  dpatches?: Tensor;
+  dw?: Tensor;
+  db?: Tensor;
+  dsw?: Tensor;
+  dsb?: Tensor;
+}
+
+/** Gradients of patchEmbedRowsForward given dy [T, E]; z (the forward's) is needed for dsw. */
+export async function patchEmbedRowsBackward(
+  patches: Tensor,
+  offsets: IndexTensor,
+  params: PatchEmbedParams,
+  z: Tensor | undefined,
+  dy: Tensor,
+  want: { dpatches?: boolean; dw?: boolean; db?: boolean; dsw?: boolean; dsb?: boolean } = {},
+): Promise<PatchEmbedRowsGrads> {
+  const { w, b, sw, sb } = params;
+  return runOp<PatchEmbedRowsGrads & Record<string, Tensor>>(
+    'patch_embed_rows_backward',
+    { patches, offsets, w, b, sw, sb, z, dy },
+    flags({ ...want }),
+  );
 }

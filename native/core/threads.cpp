@@ -28,7 +28,7 @@ class Pool {
   }
   int size() const { return size_; }
 
-  void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  void run(int64_t n, int64_t grain, const RangeFn& fn) {
     grain = std::max<int64_t>(1, grain);
     const int64_t blocks = (n + grain - 1) / grain;
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
@@ -86,7 +86,7 @@ class Pool {
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  const RangeFn* job_ = nullptr;
   int64_t n_ = 0, grain_ = 1;
   std::atomic<int64_t> next_{0};
   std::atomic<int> active_{0};
@@ -107,7 +107,7 @@ Pool& pool() {
 
 int num_threads() { return pool().size(); }
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_for(int64_t n, int64_t grain, RangeFn fn) {
   pool().run(n, grain, fn);
 }
 

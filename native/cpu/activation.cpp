@@ -51,4 +51,13 @@ void leaky_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, fl
   });
 }
 
+void add_forward(const Tensor& a, const Tensor& b, const Tensor& y) {
+  const float* pa = a.f32();
+  const float* pb = b.f32();
+  float* out = y.f32();
+  parallel_for(y.numel(), kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) out[i] = pa[i] + pb[i];
+  });
+}
+
 }  // namespace amae::cpu

@@ -1,38 +1,362 @@
+// Blocked, packed GEMM in the Goto/BLIS style.
+//
+//   for jc in N, step NC                       B block: kc × nc, packed once, shared by all threads
+//     for pc in K, step KC                     (the K blocks are fixed by K alone: see determinism)
+//       pack B[pc, jc] into NR-wide slivers    (parallel over slivers)
+//       parallel over C tiles groups:          a task owns a range of MR-row slivers × NR-col slivers
+//         pack its A rows into MR-tall slivers (thread-local buffer, sized for L2)
+//         for each NR sliver of B, for each MR sliver of A: microkernel MR × NR over kc
+//
+// Packing lays each operand out exactly as the microkernel reads it (k-major slivers, zero-padded
+// to a full MR or NR), so the kernel has no edge cases and no strides, and the transposes of A
+// and B cost only the packing pass.
+//
+// Determinism: an element of C is updated once per K block, in increasing K order; inside a
+// block the microkernel runs one fused multiply-add chain per element over k in order. The K
+// blocking depends on K alone, so no thread count, task split or edge tile changes the order of
+// operations, and the AVX-512 and AVX2 kernels (which run the same chain) agree bit for bit.
 #include "gemm.h"
 
-#include <vector>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 
 #include "../core/threads.h"
 
 namespace amae::cpu {
+namespace {
 
-// Straightforward row-panel GEMM: B is brought to K×N layout, then each row of C accumulates
-// a[i][k]·B[k][:], which the compiler vectorises along N.
+// Longest K block. A block of B slivers (KC × NR) stays in L1/L2 while the task's A slivers
+// stream past it; KC also sets how often C is read and written (once per block).
+constexpr int64_t kKC = 384;
+// Widest N block: the packed B block (KC × NC floats) lives in L3 and is shared by the threads.
+constexpr int64_t kNC = 3072;
+// Most A rows one task packs: its A block (MC × KC) should sit in the core's L2 (1–2 MiB).
+constexpr int64_t kMC = 192;
+// Tasks per thread to aim for, and the fewest MR slivers a task takes (a task re-reads the
+// packed B block, so tiny tasks cost L3 bandwidth).
+constexpr int64_t kTasksPerThread = 4;
+constexpr int64_t kMinGroup = 2;
+// Below this many multiply-adds a GEMM runs on the calling thread: a hand-off costs more.
+constexpr int64_t kSerialWork = 64 * 64 * 64;
+
+// Grow-only, 64-byte aligned scratch. One per thread for packed A, one per calling thread for
+// packed B, so the steady state allocates nothing.
+class Scratch {
+ public:
+  ~Scratch() { std::free(p_); }
+  float* get(size_t n) {
+    if (n > cap_) {
+      std::free(p_);
+      p_ = static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64));
+      if (!p_) {
+        cap_ = 0;
+        throw std::bad_alloc();
+      }
+      cap_ = n;
+    }
+    return p_;
+  }
+
+ private:
+  float* p_ = nullptr;
+  size_t cap_ = 0;
+};
+
+thread_local Scratch tl_pack_a;
+thread_local Scratch tl_pack_b;
+
+// ---- packing ---------------------------------------------------------------------------------
+// A sliver is W consecutive rows (of op(A)) or columns (of op(B)) of the matrix, laid out
+// k-major: dst[k * W + i]. Indices past `w` are zero so edge slivers need no special kernel.
+// Packing is memory-bound; it is written with AVX2, the build baseline, for both kernels.
+
+// Source element (i, k) at src[k * ld + i]: each k is a contiguous run of w floats.
+template <int W>
+void pack_contiguous(const float* src, int64_t ld, int w, int64_t kc, float* dst) {
+  if (w == W) {
+    for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * W, src + k * ld, W * sizeof(float));
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    std::memcpy(dst + k * W, src + k * ld, static_cast<size_t>(w) * sizeof(float));
+    std::memset(dst + k * W + w, 0, static_cast<size_t>(W - w) * sizeof(float));
+  }
+}
+
+inline void transpose8x8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Source element (i, k) at src[i * ld + k]: a transpose, done in 8 × 8 register blocks. Rows past
+// `w` read from a zero row, so padding comes out of the same transposes.
+alignas(64) const float kZeroRow[kKC] = {};
+
+template <int W>
+void pack_transposed(const float* src, int64_t ld, int w, int64_t kc, float* dst) {
+  const int64_t k8 = kc & ~int64_t{7};
+  for (int g = 0; g < W; g += 8) {
+    const int lanes = std::min(8, W - g);  // W need not be a multiple of 8 (MR = 14, 6)
+    const float* row[8];
+    for (int i = 0; i < 8; ++i) row[i] = g + i < w ? src + (g + i) * ld : kZeroRow;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int64_t k = 0; k < k8; k += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(row[i] + k);
+      transpose8x8(r);
+      for (int t = 0; t < 8; ++t) {
+        if (lanes == 8)
+          _mm256_storeu_ps(dst + (k + t) * W + g, r[t]);
+        else
+          _mm256_maskstore_ps(dst + (k + t) * W + g, mask, r[t]);
+      }
+    }
+    for (int64_t k = k8; k < kc; ++k)
+      for (int i = 0; i < lanes; ++i) dst[k * W + g + i] = row[i][k];
+  }
+}
+
+// ---- microkernels ----------------------------------------------------------------------------
+// C[MR × NR] (row stride ldc) = alpha · Σ_k a[k]·b[k]ᵀ + beta · C, the sum a fused multiply-add
+// chain over k in order. beta == 0 writes C without reading it.
+
+using Kernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta);
+
+// 14 × 32 uses 28 of the 32 zmm registers for accumulators, 2 for the B row and 1 for the
+// broadcast A value: the most FMAs per loaded byte that fit.
+template <int MR, int NV>
+__attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a, const float* b, float* c,
+                                                      int64_t ldc, float alpha, float beta) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 32
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 bv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + v * 16);
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r) {
+      const __m512 ar = _mm512_set1_ps(a[r]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
+    }
+    a += MR;
+    b += NV * 16;
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 32
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      float* p = c + r * ldc + v * 16;
+      _mm512_storeu_ps(p, beta == 0.0f ? _mm512_mul_ps(va, acc[r][v])
+                                       : _mm512_fmadd_ps(va, acc[r][v], _mm512_mul_ps(vb, _mm512_loadu_ps(p))));
+    }
+}
+
+// 6 × 16 uses 12 of the 16 ymm registers for accumulators.
+template <int MR, int NV>
+void kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta) {
+  __m256 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 bv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + v * 8);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + r);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
+    }
+    a += MR;
+    b += NV * 8;
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      float* p = c + r * ldc + v * 8;
+      _mm256_storeu_ps(p, beta == 0.0f ? _mm256_mul_ps(va, acc[r][v])
+                                       : _mm256_fmadd_ps(va, acc[r][v], _mm256_mul_ps(vb, _mm256_loadu_ps(p))));
+    }
+}
+
+struct Isa {
+  int mr, nr;
+  Kernel kernel;
+  void (*pack_contiguous_a)(const float*, int64_t, int, int64_t, float*);
+  void (*pack_transposed_a)(const float*, int64_t, int, int64_t, float*);
+  void (*pack_contiguous_b)(const float*, int64_t, int, int64_t, float*);
+  void (*pack_transposed_b)(const float*, int64_t, int, int64_t, float*);
+};
+
+template <int MR, int NR>
+constexpr Isa make_isa(Kernel k) {
+  return {MR, NR, k, pack_contiguous<MR>, pack_transposed<MR>, pack_contiguous<NR>, pack_transposed<NR>};
+}
+
+constexpr Isa kAvx512 = make_isa<14, 32>(kernel_avx512<14, 2>);
+constexpr Isa kAvx2 = make_isa<6, 16>(kernel_avx2<6, 2>);
+constexpr int kMaxTile = 14 * 32;
+
+// AVX-512 where the CPU has it; AMAE_GEMM_ISA=avx2 forces the fallback (the tests use it to
+// cover that path on AVX-512 machines).
+const Isa& isa() {
+  static const Isa& chosen = []() -> const Isa& {
+    const char* env = std::getenv("AMAE_GEMM_ISA");
+    if (env && std::strcmp(env, "avx2") == 0) return kAvx2;
+    return __builtin_cpu_supports("avx512f") ? kAvx512 : kAvx2;
+  }();
+  return chosen;
+}
+
+// ---- driver ----------------------------------------------------------------------------------
+
+constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+void scale(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    if (beta == 0.0f)
+      std::fill(c, c + N, 0.0f);
+    else if (beta != 1.0f)
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+  }
+}
+
+// One MR × NR tile. Edge tiles go through a full-size scratch tile so the kernel (and its
+// arithmetic) is the same for every element.
+inline void run_tile(const Isa& s, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
+                     int64_t n, float alpha, float beta) {
+  if (m == s.mr && n == s.nr) {
+    s.kernel(kc, a, b, c, ldc, alpha, beta);
+    return;
+  }
+  alignas(64) float tile[kMaxTile];
+  if (beta != 0.0f)
+    for (int64_t i = 0; i < m; ++i) std::memcpy(tile + i * s.nr, c + i * ldc, static_cast<size_t>(n) * sizeof(float));
+  s.kernel(kc, a, b, tile, s.nr, alpha, beta);
+  for (int64_t i = 0; i < m; ++i) std::memcpy(c + i * ldc, tile + i * s.nr, static_cast<size_t>(n) * sizeof(float));
+}
+
+}  // namespace
+
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  std::vector<float> bt;
-  const float* b = B;
-  int64_t ldbk = ldb;
-  if (trans_b) {
-    bt.resize(static_cast<size_t>(K * N));
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) bt[k * N + n] = B[n * ldb + k];
-    b = bt.data();
-    ldbk = N;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    scale(M, N, beta, C, ldc);
+    return;
   }
-  parallel_for(M, 4, [&](int64_t m0, int64_t m1) {
-    std::vector<float> acc(static_cast<size_t>(N));
-    for (int64_t i = m0; i < m1; ++i) {
-      for (int64_t j = 0; j < N; ++j) acc[j] = 0.0f;
-      for (int64_t k = 0; k < K; ++k) {
-        const float a = trans_a ? A[k * lda + i] : A[i * lda + k];
-        const float* brow = b + k * ldbk;
-        for (int64_t j = 0; j < N; ++j) acc[j] += a * brow[j];
-      }
-      float* c = C + i * ldc;
-      for (int64_t j = 0; j < N; ++j) c[j] = alpha * acc[j] + (beta == 0.0f ? 0.0f : beta * c[j]);
+  const Isa& s = isa();
+  const int64_t MR = s.mr, NR = s.nr;
+  const bool serial = M * N * K < kSerialWork;
+  const int threads = serial ? 1 : num_threads();
+
+  // K blocks of near-equal length (no sliver of a block at the end), a function of K only.
+  const int64_t kblocks = ceil_div(K, kKC);
+  const int64_t kc_max = ceil_div(K, kblocks);
+
+  // Tasks: the MR slivers of M split into groups of at most kMC rows, about kTasksPerThread
+  // groups per thread and a whole number of rounds, so that dynamic scheduling evens out a core
+  // that is busy with something else; groups keep kMinGroup slivers where M allows. When M has
+  // fewer slivers than threads, N is split as well (each task then packs the same few A rows,
+  // which is cheap at that size).
+  const int64_t m_slivers = ceil_div(M, MR);
+  int64_t m_groups = std::max(ceil_div(m_slivers, std::max<int64_t>(1, kMC / MR)), threads * kTasksPerThread);
+  m_groups = ceil_div(m_groups, threads) * threads;
+  if (m_slivers < m_groups * kMinGroup) m_groups = std::max<int64_t>(threads, m_slivers / kMinGroup / threads * threads);
+  m_groups = std::min(m_groups, m_slivers);
+  const int64_t n_groups_want = m_groups >= threads ? 1 : ceil_div(threads, m_groups);
+
+  for (int64_t jc = 0; jc < N; jc += kNC) {
+    const int64_t nc = std::min(kNC, N - jc);
+    const int64_t n_slivers = ceil_div(nc, NR);
+    const int64_t n_groups = std::min(n_groups_want, n_slivers);
+    float* bp = tl_pack_b.get(static_cast<size_t>(kc_max * n_slivers * NR));
+
+    for (int64_t kb = 0; kb < kblocks; ++kb) {
+      const int64_t pc = kb * kc_max;
+      const int64_t kc = std::min(kc_max, K - pc);
+      const float beta_k = kb == 0 ? beta : 1.0f;
+
+      auto pack_b = [&](int64_t s0, int64_t s1) {
+        for (int64_t js = s0; js < s1; ++js) {
+          const int64_t j = jc + js * NR;
+          const int w = static_cast<int>(std::min(NR, N - j));
+          if (trans_b)
+            s.pack_transposed_b(B + j * ldb + pc, ldb, w, kc, bp + js * kc * NR);
+          else
+            s.pack_contiguous_b(B + pc * ldb + j, ldb, w, kc, bp + js * kc * NR);
+        }
+      };
+      if (serial)
+        pack_b(0, n_slivers);
+      else
+        parallel_for(n_slivers, ceil_div(n_slivers, threads), pack_b);
+
+      auto task = [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t mg = t / n_groups, ng = t % n_groups;
+          // Group g of G over n items: [g·n/G, (g+1)·n/G), sizes within one of each other.
+          const int64_t ms0 = mg * m_slivers / m_groups, ms1 = (mg + 1) * m_slivers / m_groups;
+          const int64_t ns0 = ng * n_slivers / n_groups, ns1 = (ng + 1) * n_slivers / n_groups;
+          float* ap = tl_pack_a.get(static_cast<size_t>((ms1 - ms0) * MR * kc));
+          for (int64_t is = ms0; is < ms1; ++is) {
+            const int64_t i = is * MR;
+            const int h = static_cast<int>(std::min(MR, M - i));
+            float* dst = ap + (is - ms0) * MR * kc;
+            if (trans_a)
+              s.pack_contiguous_a(A + pc * lda + i, lda, h, kc, dst);
+            else
+              s.pack_transposed_a(A + i * lda + pc, lda, h, kc, dst);
+          }
+          for (int64_t js = ns0; js < ns1; ++js) {
+            const int64_t j = jc + js * NR;
+            const int64_t n = std::min(NR, N - j);
+            for (int64_t is = ms0; is < ms1; ++is) {
+              const int64_t i = is * MR;
+              run_tile(s, kc, ap + (is - ms0) * MR * kc, bp + js * kc * NR, C + i * ldc + j, ldc, std::min(MR, M - i),
+                       n, alpha, beta_k);
+            }
+          }
+        }
+      };
+      if (serial)
+        task(0, m_groups * n_groups);
+      else
+        parallel_for(m_groups * n_groups, 1, task);
     }
-  });
+  }
 }
 
 }  // namespace amae::cpu

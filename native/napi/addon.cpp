@@ -1,14 +1,16 @@
-// Module entry: the op-level API and facts about this build.
+// Module entry: the op-level API, the model classes and facts about this build.
 #include <napi.h>
 
 #include "../core/threads.h"
 
 namespace amae::napi {
 void init_op_binding(Napi::Env env, Napi::Object exports);
+void init_amae_model(Napi::Env env, Napi::Object exports);
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   amae::napi::init_op_binding(env, exports);
+  amae::napi::init_amae_model(env, exports);
   Napi::Object build = Napi::Object::New(env);
 #ifdef AMAE_WITH_CUDA
   build.Set("cuda", true);

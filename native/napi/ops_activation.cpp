@@ -35,6 +35,13 @@ void register_activation_ops() {
                  ops::leaky_relu_backward(c.inputs_.at("y"), c.inputs_.at("dy"), c.output("dx"),
                                           float(c.num_attr("slope", 0.01)));
                }});
+  register_op({"add_forward", {"a", "b"}, {},
+               [](OpCall& c) {
+                 Tensor a = c.input_any_rank("a", DType::F32);
+                 c.expect_shape("b", c.input_any_rank("b", DType::F32), a, "the shape of a");
+                 c.declare_output("y", dims_of(a));
+               },
+               [](OpCall& c) { ops::add_forward(c.inputs_.at("a"), c.inputs_.at("b"), c.output("y")); }});
 }
 
 }  // namespace

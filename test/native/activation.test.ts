@@ -67,3 +67,11 @@ test('activation ops reject bad arguments with typed errors', (t) => {
   t.throws(() => runOp('no_such_op', { x }), { instanceOf: TypeError, message: /unknown op 'no_such_op'/ });
   t.throws(() => runOp('gelu_forward', { x: { data: new Int32Array(4), shape: [4] } }), { instanceOf: TypeError, message: /must be float32/ });
 });
+
+test('add is element-wise and checks shapes', async (t) => {
+  const a = randn([3, 7], 5);
+  const b = randn([3, 7], 6);
+  const y = await ops.addForward(a, b);
+  t.deepEqual(Array.from(y.data), Array.from(a.data, (v, i) => Math.fround(v + b.data[i])));
+  t.throws(() => runOp('add_forward', { a, b: randn([7, 3], 7) }), { instanceOf: RangeError, message: /inputs\.b must have shape \[3,7\]/ });
+});

@@ -84,8 +84,15 @@ async function conv(): Promise<string> {
   const wp = { w: randn([24, 2, 8, 8, 8], 68), b: randn([24], 69), sw: randn([3, 24], 70), sb: randn([3, 24], 71) };
   const pe = await ops.patchEmbedForward(xp, wp, 8);
   const dpe = await ops.patchEmbedBackward(xp, wp, randn(pe.shape, 72), 8);
+  const rows = await ops.patchifyForward(xp, 8);
+  const flat = { data: rows.data, shape: [rows.shape[0] * rows.shape[1], rows.shape[2]] };
+  const segs = indices([0, 5, 5, 48]);
+  const rp = { w: wp.w, b: wp.b, sw: randn([3, 24], 74), sb: randn([3, 24], 75) };
+  const re = await ops.patchEmbedRowsForward(flat, segs, rp);
+  const dre = await ops.patchEmbedRowsBackward(flat, segs, rp, re.z, randn(re.y.shape, 76));
+  const present = (o: object) => Object.values(o).filter((v): v is Tensor => v !== undefined);
   return digest([await ops.conv3dForward(x, w, b), g.dx!, g.dw!, g.db!, await ops.convTranspose3dForward(xt, wt, randn([4], 73)),
-    h.dx!, h.dw!, h.db!, pe, ...Object.values(dpe).filter((v): v is Tensor => v !== undefined)]);
+    h.dx!, h.dw!, h.db!, pe, ...present(dpe), re.y, re.z, ...present(dre), await ops.patchifyBackward(rows, 8, [32, 16, 16])]);
 }
 
 export const fixtures: Record<string, Fixture> = { layerNorm, attention, normPoolSequence, lossOptim, conv };

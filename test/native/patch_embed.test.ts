@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ops } from '../../lib/index.js';
 import { runOp } from '../../lib/native.js';
-import type { Tensor } from '../../lib/tensor.js';
+import { type Tensor, indices } from '../../lib/tensor.js';
 import { assertClose, gradcheck } from '../helpers/check.js';
 import { randn, randu } from '../helpers/random.js';
 
@@ -171,5 +171,94 @@ test('patch embedding rejects bad arguments with typed errors', (t) => {
   t.throws(() => runOp('patch_embed_backward', { x, w, dy: randn([2, 6, 5], 34) }, { p: 2, db: true }), {
     instanceOf: TypeError,
     message: /attrs\.db asks for the gradient of inputs\.b, which is absent/,
+  });
+});
+
+// Patch rows by definition: row (n, q) holds x[n, c, gh·p+ph, gw·p+pw, gd·p+pd] in (c, ph, pw, pd) order.
+function patchifyRef(x: Tensor, p: number): Tensor {
+  const [N, C, H, W, D] = x.shape;
+  const [Gw, Gd] = [W / p, D / p];
+  const P = (H / p) * Gw * Gd;
+  const K = C * p ** 3;
+  const out = new Float32Array(N * P * K);
+  for (let n = 0; n < N; n++)
+    for (let q = 0; q < P; q++) {
+      const [gh, gw, gd] = [Math.floor(q / (Gw * Gd)), Math.floor(q / Gd) % Gw, q % Gd];
+      let k = 0;
+      for (let c = 0; c < C; c++)
+        for (let ph = 0; ph < p; ph++)
+          for (let pw = 0; pw < p; pw++)
+            for (let pd = 0; pd < p; pd++)
+              out[(n * P + q) * K + k++] = x.data[(((n * C + c) * H + gh * p + ph) * W + gw * p + pw) * D + gd * p + pd];
+    }
+  return { data: out, shape: [N, P, K] };
+}
+
+test('patchify lays patches out as rows; its backward puts them back (exact inverse)', async (t) => {
+  const rows = await ops.patchifyForward(x, 2);
+  t.deepEqual(rows.shape, [2, 6, 24]);
+  t.deepEqual(rows.data, patchifyRef(x, 2).data);
+  t.deepEqual((await ops.patchifyBackward(rows, 2, [4, 6, 2])).data, x.data);
+  const vol = randn([2, 1, 32, 32, 48], 40);
+  const big = await ops.patchifyForward(vol, 16);
+  t.deepEqual(big.data, patchifyRef(vol, 16).data);
+  t.deepEqual((await ops.patchifyBackward(big, 16, [32, 32, 48])).data, vol.data);
+  t.throws(() => runOp('patchify_backward', { dpatches: rows }, { p: 2, input_size: [4, 6, 4] }), {
+    instanceOf: RangeError,
+    message: /inputs\.dpatches\.shape\[1\] must be 12 \(the patches of attrs\.input_size\)/,
+  });
+  t.throws(() => runOp('patchify_forward', { x }, { p: 4 }), { instanceOf: RangeError, message: /4x6x2 of inputs\.x is not divisible by attrs\.p = 4/ });
+});
+
+// Kept rows of both samples of x, ascending per sample, and their segments (sample 1 keeps one).
+const kept = [[0, 2, 3, 5], [4]];
+async function keptRows(): Promise<Tensor> {
+  const all = await ops.patchifyForward(x, 2);
+  const rows = kept.flatMap((qs, n) => qs.map((q) => n * 6 + q));
+  return ops.gatherRowsForward({ data: all.data, shape: [12, 24] }, indices(rows));
+}
+const keptOffsets = indices([0, 4, 5]);
+
+test('patch embedding of chosen rows equals the volume embedding at those patches', async (t) => {
+  const rows = await keptRows();
+  const full = patchEmbedRef(x, w, 2, b, sw, sb);
+  const expect = kept.flatMap((qs, n) => qs.flatMap((q) => Array.from(full.data.subarray((n * 6 + q) * 5, (n * 6 + q + 1) * 5))));
+  const { y, z } = await ops.patchEmbedRowsForward(rows, keptOffsets, { w, b, sw, sb });
+  t.deepEqual(y.shape, [5, 5]);
+  assertClose(t, y.data, expect, tol, 'dct rows');
+  const plain = patchEmbedRef(x, w, 2);
+  assertClose(t, z.data, kept.flatMap((qs, n) => qs.flatMap((q) => Array.from(plain.data.subarray((n * 6 + q) * 5, (n * 6 + q + 1) * 5)))), tol, 'z');
+  // An empty segment takes no rows and leaves the others' scales in place.
+  const withEmpty = await ops.patchEmbedRowsForward(rows, indices([0, 4, 4, 5]), {
+    w, b, sw: randn([3, 5], 41), sb: randn([3, 5], 42),
+  });
+  t.deepEqual(withEmpty.z.data, z.data);
+});
+
+test('patch embedding of rows: backward passes a finite-difference check of every input', async (t) => {
+  const rows = await keptRows();
+  await gradcheck(t, {
+    inputs: { rows, w, b, sw, sb },
+    wrt: ['rows', 'w', 'b', 'sw', 'sb'],
+    forward: async (i) => [(await ops.patchEmbedRowsForward(i.rows, keptOffsets, { w: i.w, b: i.b, sw: i.sw, sb: i.sb })).y],
+    backward: async (i, [dy]) => {
+      const params = { w: i.w, b: i.b, sw: i.sw, sb: i.sb };
+      const { z } = await ops.patchEmbedRowsForward(i.rows, keptOffsets, params);
+      const g = await ops.patchEmbedRowsBackward(i.rows, keptOffsets, params, z, dy);
+      return { rows: g.dpatches!, w: g.dw!, b: g.db!, sw: g.dsw!, sb: g.dsb! };
+    },
+  });
+  const dy = randn([5, 5], 43);
+  t.throws(() => runOp('patch_embed_rows_backward', { patches: rows, offsets: keptOffsets, w, b, sw, sb, dy }), {
+    instanceOf: TypeError,
+    message: /the gradient of inputs\.sw needs inputs\.z/,
+  });
+  t.throws(() => runOp('patch_embed_rows_forward', { patches: rows, offsets: indices([0, 4, 6]), w }), {
+    instanceOf: RangeError,
+    message: /inputs\.offsets\[2\] = 6 must be 5 \(the rows of inputs\.patches\)/,
+  });
+  t.throws(() => runOp('patch_embed_rows_forward', { patches: rows, offsets: keptOffsets, w: randn([5, 3, 2, 2, 1], 44) }), {
+    instanceOf: RangeError,
+    message: /inputs\.w must hold 24 values per embedding channel/,
   });
 });

@@ -1,0 +1,271 @@
+// The AMAE pre-training model (spec §2) as a typed handle over the native AmaeModel: presets,
+// training steps, reconstructions for figures, and safetensors checkpoints with spec §6 names.
+// The native side owns the weights, gradients and moments; this class only moves them to and
+// from files.
+import { CONTRASTS } from '../data/contrasts.js';
+import { addon, type NativeAmaeConfig, type NativeAmaeModel, type NativeOptimOptions, type ParameterInfo } from '../native.js';
+import { patchifyBackward, patchifyForward } from '../ops/patch_embed.js';
+import type { Tensor } from '../tensor.js';
+import { Random } from '../util/random.js';
+import { type AmaeBatch, type SubjectVolumes, packBatch } from './batch.js';
+import { CheckpointError, type StoredTensor, readSafetensors, writeSafetensors } from './safetensors.js';
+
+export type AmaeConfig = NativeAmaeConfig;
+
+/** Every field filled in (the defaults of the optional ones applied). */
+export type ResolvedAmaeConfig = Required<AmaeConfig>;
+
+const DEFAULTS = { mlpRatio: 4, normPix: false, code: 'onehot', posEmbed: 'sincos' } as const;
+
+/**
+ * Presets (spec §7). `tiny` is the unit-test model. `demo` pre-trains meaningfully on 2 CPU cores
+ * in a few minutes: 64³ volumes in 16³ patches (P = 64 per contrast, so a 3-contrast subject keeps
+ * a 57-token sequence at r = 0.7), a 4-block encoder of width 96 and a 2-block decoder at half
+ * the width (48, as the paper's decoder is half its encoder) — both widths multiples of 6 for the
+ * 3-D sin-cos tables. `paper` is the paper's model (a GPU's job).
+ */
+export const AMAE_PRESETS = {
+  tiny: { size: [32, 32, 32], patch: 16, embedDim: 48, depth: 3, heads: 4, decoderDim: 48, decoderDepth: 1, decoderHeads: 4 },
+  demo: { size: [64, 64, 64], patch: 16, embedDim: 96, depth: 4, heads: 4, decoderDim: 48, decoderDepth: 2, decoderHeads: 4 },
+  paper: { size: [96, 96, 96], patch: 16, embedDim: 768, depth: 12, heads: 12, decoderDim: 384, decoderDepth: 8, decoderHeads: 12 },
+} as const satisfies Record<string, AmaeConfig>;
+
+export type AmaePreset = keyof typeof AMAE_PRESETS;
+
+/** One AdamW step's settings; the defaults are spec §4's (β 0.9/0.95, weight decay 0.05). */
+export type TrainStepOptions = NativeOptimOptions;
+
+export interface TrainStepResult {
+  loss: number;
+  /** The global gradient norm before clipping. */
+  gradNorm: number;
+  /** False when the loss or the gradients were not finite: the step was skipped. */
+  updated: boolean;
+}
+
+export interface ReconstructOptions {
+  /** Mask ratio r (default 0.7) of the random masks… */
+  maskRatio?: number;
+  /** …drawn from Random(seed) (default 0). */
+  seed?: number;
+  /** Or explicit keep lists, one per contrast of the subject, in the subject's order. */
+  keep?: ArrayLike<number>[];
+}
+
+export interface ContrastReconstruction {
+  id: number;
+  /** The input volume [H][W][D]. */
+  original: Float32Array;
+  /** The input with every masked patch set to 0 (what the encoder saw). */
+  masked: Float32Array;
+  /**
+   * The decoder's prediction of every patch, masked and visible alike, as in MAE's figures (no
+   * loss is computed on visible patches, so there they are rougher; MAE deliberately shows them
+   * rather than pasting the input back). With normPix the prediction is in per-patch normalised
+   * units and is mapped back with the original patch's mean and standard deviation.
+   */
+  reconstruction: Float32Array;
+  /** The kept patch indices, ascending. */
+  keep: Int32Array;
+}
+
+const KIND = 'amae';
+const OPTIMIZER_KIND = 'amae-optimizer';
+
+export function resolveConfig(config: AmaeConfig | AmaePreset): ResolvedAmaeConfig {
+  if (typeof config === 'string') {
+    if (!Object.hasOwn(AMAE_PRESETS, config)) throw new RangeError(`unknown AMAE preset '${config}'; presets: ${Object.keys(AMAE_PRESETS).join(', ')}`);
+    config = AMAE_PRESETS[config];
+  }
+  return { ...DEFAULTS, ...config, size: [...config.size] } as ResolvedAmaeConfig;
+}
+
+export class Amae {
+  readonly config: ResolvedAmaeConfig;
+  /** Patches per contrast, P. */
+  readonly patches: number;
+  private readonly native: NativeAmaeModel;
+
+  constructor(config: AmaeConfig | AmaePreset, { seed = 0 }: { seed?: number } = {}) {
+    this.config = resolveConfig(config);
+    this.native = new addon.AmaeModel(this.config, seed);
+    const [h, w, d] = this.config.size;
+    const p = this.config.patch;
+    this.patches = (h / p) * (w / p) * (d / p);
+  }
+
+  /** Packs subjects for this model (see packBatch); masks from `random` at `maskRatio`, or explicit. */
+  pack(subjects: readonly SubjectVolumes[], options: { maskRatio?: number; random?: Random; keep?: ArrayLike<number>[][] } = {}): AmaeBatch {
+    return packBatch(subjects, { size: this.config.size, patch: this.config.patch, ...options });
+  }
+
+  /** One training step: forward, backward, optional clipping, AdamW with the caller's lr. */
+  trainStep(batch: AmaeBatch, opt: TrainStepOptions): Promise<TrainStepResult> {
+    return this.call(() => this.native.trainStep(batch, opt));
+  }
+
+  /** The loss and the prediction of every patch, pred [Nc, P, p³], without gradients. */
+  forward(batch: AmaeBatch): Promise<{ loss: number; pred: Tensor }> {
+    return this.call(() => this.native.forward(batch));
+  }
+
+  /** The loss and every trainable parameter's gradient (for tests and checks). */
+  lossAndGrads(batch: AmaeBatch): Promise<{ loss: number; grads: Record<string, Float32Array> }> {
+    return this.call(() => this.native.lossAndGrads(batch));
+  }
+
+  parameters(): ParameterInfo[] {
+    return this.native.parameters();
+  }
+
+  /** Copies of the weights by checkpoint name. */
+  weights(): Promise<Record<string, Tensor>> {
+    return this.call(async () => (await this.native.getState({ weights: true })).weights!);
+  }
+
+  /** Overwrites the named weights (any subset; names and shapes are checked). */
+  setWeights(weights: Record<string, Tensor>): Promise<void> {
+    return this.call(() => this.native.setState({ weights }));
+  }
+
+  /** Masks one subject, runs the model and returns, per contrast, the images of spec §4's Figure 2. */
+  async reconstruct(subject: SubjectVolumes, options: ReconstructOptions = {}): Promise<ContrastReconstruction[]> {
+    const { maskRatio = 0.7, seed = 0, keep } = options;
+    // The subject's contrasts in registry order, as the batch holds them.
+    const order = subject.contrasts.map((c, i) => ({ c, i })).sort((a, b) => a.c.id - b.c.id);
+    const batch = this.pack([subject], { maskRatio, random: new Random(seed), keep: keep && [Array.from(keep)] });
+    const { pred } = await this.forward(batch);
+    const { size, patch, normPix } = this.config;
+    const [Nc, P, V] = pred.shape;
+    const original = await patchifyForward({ data: batch.volumes.data, shape: [Nc, 1, ...size] }, patch);
+    const masked = new Float32Array(original.data);
+    for (let n = 0; n < Nc; n++) {
+      const kept = new Set(batch.keep.subarray(batch.keepOffsets[n], batch.keepOffsets[n + 1]));
+      for (let q = 0; q < P; q++) if (!kept.has(q)) masked.fill(0, (n * P + q) * V, (n * P + q + 1) * V);
+    }
+    if (normPix) denormalize(pred.data, original.data, V);
+    const toVolumes = async (rows: Float32Array) => (await patchifyBackward({ data: rows, shape: [Nc, P, V] }, patch, size)).data;
+    const [maskedVol, reconVol] = await Promise.all([toVolumes(masked), toVolumes(pred.data)]);
+    const voxels = size[0] * size[1] * size[2];
+    const out: ContrastReconstruction[] = new Array(Nc);
+    order.forEach(({ c, i }, n) => {
+      out[i] = {
+        id: c.id,
+        original: c.data,
+        masked: maskedVol.slice(n * voxels, (n + 1) * voxels),
+        reconstruction: reconVol.slice(n * voxels, (n + 1) * voxels),
+        keep: batch.keep.slice(batch.keepOffsets[n], batch.keepOffsets[n + 1]),
+      };
+    });
+    return out;
+  }
+
+  /** Writes the weights as safetensors (spec §6 names; metadata config, kind 'amae', contrasts). */
+  async save(file: string): Promise<void> {
+    const weights = await this.weights();
+    const tensors = this.parameters().map((p): [string, StoredTensor] => [p.name, weights[p.name]]);
+    await writeSafetensors(file, tensors, { config: JSON.stringify(this.config), kind: KIND, contrasts: JSON.stringify(CONTRASTS) });
+  }
+
+  /** A model from a file written by save(); every tensor must be present with its shape. */
+  static async load(file: string): Promise<Amae> {
+    const { tensors, metadata } = await readSafetensors(file);
+    if (metadata.kind !== KIND) throw new CheckpointError(file, `kind is ${JSON.stringify(metadata.kind)}, not '${KIND}'`);
+    checkRegistry(file, metadata.contrasts);
+    let config: AmaeConfig;
+    try {
+      config = JSON.parse(metadata.config);
+    } catch (e) {
+      throw new CheckpointError(file, `metadata config is not valid JSON (${(e as Error).message})`);
+    }
+    let model: Amae;
+    try {
+      model = new Amae(config);
+    } catch (e) {
+      throw new CheckpointError(file, `metadata config: ${(e as Error).message}`);
+    }
+    const weights = matchTensors(file, tensors, model.parameters().map((p) => [p.name, p.shape]));
+    await model.setWeights(weights);
+    return model;
+  }
+
+  /** Writes the AdamW state beside the weights: `<name>.m`, `<name>.v`, the step in the metadata. */
+  async saveOptimizer(file: string): Promise<void> {
+    const { optimizer } = await this.call(() => this.native.getState({ weights: false, optimizer: true }));
+    const tensors: [string, StoredTensor][] = [];
+    for (const p of this.parameters().filter((q) => q.trainable)) {
+      tensors.push([`${p.name}.m`, optimizer!.m[p.name]], [`${p.name}.v`, optimizer!.v[p.name]]);
+    }
+    await writeSafetensors(file, tensors, { kind: OPTIMIZER_KIND, step: String(optimizer!.step), config: JSON.stringify(this.config) });
+  }
+
+  /** Restores the AdamW state written by saveOptimizer() (every moment present, shapes checked). */
+  async loadOptimizer(file: string): Promise<void> {
+    const { tensors, metadata } = await readSafetensors(file);
+    if (metadata.kind !== OPTIMIZER_KIND) throw new CheckpointError(file, `kind is ${JSON.stringify(metadata.kind)}, not '${OPTIMIZER_KIND}'`);
+    const step = Number(metadata.step);
+    if (!Number.isSafeInteger(step) || step < 0) throw new CheckpointError(file, `metadata step ${JSON.stringify(metadata.step)} is not a step count`);
+    const trainable = this.parameters().filter((p) => p.trainable);
+    const all = matchTensors(file, tensors, trainable.flatMap((p) => [[`${p.name}.m`, p.shape], [`${p.name}.v`, p.shape]] as [string, number[]][]));
+    const m: Record<string, Tensor> = {};
+    const v: Record<string, Tensor> = {};
+    for (const p of trainable) {
+      m[p.name] = all[`${p.name}.m`];
+      v[p.name] = all[`${p.name}.v`];
+    }
+    await this.call(() => this.native.setState({ optimizer: { step, m, v } }));
+  }
+
+  // Turns the binding's synchronous argument errors into rejections, as an async API should.
+  private async call<T>(f: () => Promise<T>): Promise<T> {
+    return f();
+  }
+}
+
+/** A new AMAE model from a configuration or a preset name, initialised from `seed`. */
+export function createAmae(config: AmaeConfig | AmaePreset, options: { seed?: number } = {}): Amae {
+  return new Amae(config, options);
+}
+
+// pred·σ + μ per row: the normPix target's statistics (unbiased variance + 1e-6) undone.
+function denormalize(pred: Float32Array, target: Float32Array, width: number): void {
+  for (let r = 0; r < pred.length / width; r++) {
+    const row = target.subarray(r * width, (r + 1) * width);
+    let mean = 0;
+    for (const x of row) mean += x;
+    mean /= width;
+    let ss = 0;
+    for (const x of row) ss += (x - mean) ** 2;
+    const std = Math.sqrt(ss / (width - 1) + 1e-6);
+    for (let j = r * width; j < (r + 1) * width; j++) pred[j] = pred[j] * std + mean;
+  }
+}
+
+function checkRegistry(file: string, contrasts: string | undefined): void {
+  if (contrasts === undefined) return;
+  let list: unknown;
+  try {
+    list = JSON.parse(contrasts);
+  } catch {
+    list = undefined;
+  }
+  if (JSON.stringify(list) !== JSON.stringify(CONTRASTS))
+    throw new CheckpointError(file, `metadata contrasts ${contrasts} differ from this version's registry ${JSON.stringify(CONTRASTS)}`);
+}
+
+// The expected tensors, float32 and shaped as listed; a missing, extra or mis-shaped one is an
+// error naming it.
+function matchTensors(file: string, tensors: Map<string, StoredTensor>, expected: [string, number[]][]): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [name, shape] of expected) {
+    const t = tensors.get(name);
+    if (!t) throw new CheckpointError(file, `tensor ${name} is missing`);
+    if ('int' in t) throw new CheckpointError(file, `tensor ${name} holds integers, expected float32`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      throw new CheckpointError(file, `tensor ${name} has shape [${t.shape}], expected [${shape}]`);
+    out[name] = { data: t.data, shape: t.shape };
+  }
+  const known = new Set(expected.map(([n]) => n));
+  for (const name of tensors.keys()) if (!known.has(name)) throw new CheckpointError(file, `unexpected tensor ${name}`);
+  return out;
+}

@@ -1,0 +1,122 @@
+// The AMAE pre-training model of spec §2 (the paper's Fig. 1), for one batch of subjects:
+//   DCT tokenizer on the kept patches of every contrast → + position and modality embeddings →
+//   one sequence per subject (contrast by contrast, kept patches ascending), subjects packed →
+//   encoder blocks → norm → decoder embed → every patch of every contrast (encoded tokens back in
+//   place, the mask token elsewhere) → + decoder position and modality embeddings → decoder
+//   blocks → norm → pred → MSE against the patch voxels over the masked patches.
+// Forward and backward are written side by side (llm.c style) over the ops in native/ops;
+// activations live in an Arena that is reset per call, so after the first step a step
+// allocates nothing.
+#pragma once
+#include <cstdint>
+
+#include "../core/arena.h"
+#include "params.h"
+#include "vit.h"
+
+namespace amae::models {
+
+constexpr int64_t kContrasts = 9;  // K: the contrast registry of spec §1
+constexpr int64_t kCodeDim = 64;   // l: the width of the learned modality code (spec §2.1)
+
+struct AmaeConfig {
+  int64_t size[3];  // S = (H, W, D), each divisible by patch
+  int64_t patch;    // p
+  int64_t embed_dim, depth, heads;
+  int64_t decoder_dim, decoder_depth, decoder_heads;
+  int64_t mlp_ratio = 4;
+  bool norm_pix = false;       // per-patch normalised targets (spec §2.6)
+  bool learned_code = false;   // code "learned": a K×64 table instead of one-hot codes
+  bool learnable_pos = false;  // the encoder's position embedding is learned, not sin-cos
+
+  int64_t grid(int axis) const { return size[axis] / patch; }
+  int64_t patches() const { return grid(0) * grid(1) * grid(2); }  // P
+  int64_t patch_voxels() const { return patch * patch * patch; }   // p³
+};
+
+// One batch, checked by the caller (the binding): Nc volumes, S subjects.
+struct AmaeBatch {
+  Tensor volumes;       // [Nc, H, W, D] every contrast of every subject, subject by subject
+  Tensor contrasts;     // Int32 [Nc] registry ids, strictly increasing within a subject
+  Tensor subjects;      // Int32 [S + 1] offsets into contrasts, every subject non-empty
+  Tensor keep;          // Int32 [Tk] kept patch indices, contrast by contrast, ascending in each
+  Tensor keep_offsets;  // Int32 [Nc + 1] offsets into keep, every contrast keeps ≥ 1 patch
+};
+
+struct OptimConfig {
+  double lr, beta1, beta2, eps, weight_decay;
+  double max_grad_norm;  // ≤ 0: no clipping
+};
+
+struct StepResult {
+  float loss;
+  double grad_norm;  // before clipping
+  bool updated;      // false when the loss or the gradients were not finite: the step is skipped
+};
+
+// MONAI's 3-D sin-cos position embedding (spec §2.2) of a grid, [P, dim] into out; dim % 6 == 0.
+void sincos_position_embedding(const int64_t grid[3], int64_t dim, float* out);
+
+class Amae {
+ public:
+  Amae(const AmaeConfig& config, uint64_t seed);
+
+  const AmaeConfig& config() const { return cfg_; }
+  ParamStore& params() { return store_; }
+
+  // The loss of the batch with every trainable parameter's gradient in params() (zeroed first).
+  float loss_and_grads(const AmaeBatch& batch);
+  // loss_and_grads, clipping, then one AdamW step.
+  StepResult train_step(const AmaeBatch& batch, const OptimConfig& opt);
+  // No gradients: the loss, and the prediction of every patch of every contrast (masked or not)
+  // into pred [Nc, P, p³].
+  float forward(const AmaeBatch& batch, const Tensor& pred);
+
+ private:
+  // The index tables of one batch (Int32 views into the arena).
+  struct Plan {
+    int64_t contrasts = 0, tokens = 0, full = 0, masked = 0;  // Nc, Tk, Tf = Nc·P, Tm = Tf − Tk
+    Tensor contrast_ids, keep, keep_offsets;  // the batch's own index arrays
+    Tensor kept_rows;    // [Tk] the patch row n·P + q of each encoder token
+    Tensor enc_mod;      // [Tk] the contrast id of each encoder token
+    Tensor enc_offsets;  // [S + 1] each subject's range of encoder tokens
+    Tensor dec_source;   // [Tf] the row of [encoded; mask_token] each decoder token starts from
+    Tensor dec_pos;      // [Tf] q of each decoder token
+    Tensor dec_mod;      // [Tf] the contrast id of each decoder token
+    Tensor dec_offsets;  // [S + 1] each subject's range of decoder tokens
+    Tensor masked_rows;  // [Tm] the rows n·P + q of the masked patches, ascending
+  };
+  // The activations the backward reads (views into the arena).
+  struct Acts {
+    Tensor codes, sw, sb;         // [Nc, K or 64], [Nc, E] ×2
+    Tensor patches;               // [Nc·P, p³] every patch, rows as patchify writes them
+    Tensor kept, z, x0;           // [Tk, p³], [Tk, E] unscaled DCT, [Tk, E] embedded tokens
+    Tensor enc_out, latent, enc_mean, enc_rstd;  // encoder output and its norm
+    Tensor src;                   // [Tk + 1, Ed] decoder-embedded tokens, then the mask token
+    Tensor full, dec_out;         // [Tf, Ed] decoder input and output
+    Tensor dec_in, dec_norm, dec_mean, dec_rstd;  // the rows that are predicted, and their norm
+    Tensor pred, target, loss_mask;
+  };
+  enum class Mode { Train, Predict };
+
+  void plan(const AmaeBatch& batch);
+  float run_forward(const AmaeBatch& batch, Mode mode, const Tensor& pred_out);
+  void run_backward();
+
+  AmaeConfig cfg_;
+  ParamStore store_;
+  // vit.*
+  int tok_w_, tok_b_, code_table_ = -1, proj_w_, proj_b_, modality_, position_;
+  TransformerStack encoder_;
+  int norm_w_, norm_b_;
+  // decoder.*
+  int embed_w_, embed_b_, mask_token_, dec_modality_, dec_position_;
+  TransformerStack decoder_;
+  int dec_norm_w_, dec_norm_b_, pred_w_, pred_b_;
+
+  Arena arena_;
+  Plan plan_;
+  Acts acts_;
+};
+
+}  // namespace amae::models
