@@ -31,7 +31,7 @@ export default async function (emit: Emit): Promise<void> {
     const [h, w, d] = model.config.size;
     const random = new Random(1);
     const subjects = Array.from({ length: batch }, () => ({
-      contrasts: Array.from({ length: CONTRASTS }, (_, id) => ({ id, data: Float32Array.from({ length: h * w * d }, () => random.float() - 0.5) })),
+      contrasts: Array.from({ length: CONTRASTS }, (_, id) => ({ id, data: Float32Array.from({ length: h * w * d }, () => random.next() - 0.5) })),
     }));
     const step = await timeit(() => model.trainStep(model.pack(subjects, { random }), { lr: 1e-4 }), {
       minSeconds: preset === 'paper' ? 0 : 3,

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 PRESETS = {
     # size, patch, E, depth, heads, Ed, decoder depth, decoder heads
     "tiny": (32, 16, 48, 3, 4, 48, 1, 4),
-    "demo": (64, 16, 96, 4, 4, 64, 2, 4),
+    "demo": (64, 16, 96, 4, 4, 48, 2, 4),
     "paper": (96, 16, 768, 12, 12, 384, 8, 12),
 }
 K = 9

@@ -6,7 +6,7 @@
 
 import type { ContrastName } from './contrasts.js';
 import type { PreparedSubject } from './preprocess.js';
-import { randomInt, randomSymmetric, type Random } from './rng.js';
+import type { Random } from '../util/random.js';
 import type { Shape3, Vec3 } from './volume.js';
 
 /**
@@ -94,12 +94,12 @@ export function augmentSample(subject: AugmentSource, roi: Shape3 | undefined, o
   const size: Shape3 = crops === 'none' ? subject.shape : roi!;
   let start: Vec3 = [0, 0, 0];
   if (crops !== 'none') {
-    const onLesion = crops === 'lesion-random' && random() < 0.5 && subject.lesion.length > 0;
+    const onLesion = crops === 'lesion-random' && random.next() < 0.5 && subject.lesion.length > 0;
     start = onLesion
-      ? centredCropStart(subject.shape, size, voxelAt(subject.lesion[randomInt(random, subject.lesion.length)], subject.shape))
+      ? centredCropStart(subject.shape, size, voxelAt(subject.lesion[random.int(subject.lesion.length)], subject.shape))
       : randomCropStart(subject.shape, size, random);
   }
-  const flips: [boolean, boolean, boolean] = options.flips ? [random() < 0.5, random() < 0.5, random() < 0.5] : [false, false, false];
+  const flips: [boolean, boolean, boolean] = options.flips ? [random.next() < 0.5, random.next() < 0.5, random.next() < 0.5] : [false, false, false];
   const dropout = options.modalityDropout;
   const dropped = dropout ? droppedContrasts(subject.contrasts.length, dropout.p, random) : subject.contrasts.map(() => false);
   const voxels = size[0] * size[1] * size[2];
@@ -111,7 +111,7 @@ export function augmentSample(subject: AugmentSource, roi: Shape3 | undefined, o
       return;
     }
     const out = extractCrop(data, subject.shape, start, size, flips);
-    if (options.intensity) scaleShiftForeground(out, 1 + randomSymmetric(random, INTENSITY_RANGE), randomSymmetric(random, INTENSITY_RANGE));
+    if (options.intensity) scaleShiftForeground(out, 1 + random.symmetric(INTENSITY_RANGE), random.symmetric(INTENSITY_RANGE));
     contrasts.push({ id, name, data: out });
   });
   const sample: Sample = { id: subject.id, contrasts, shape: [...size] };
@@ -125,7 +125,7 @@ export function augmentSample(subject: AugmentSource, roi: Shape3 | undefined, o
  * voxel at the end, as MONAI's SpatialPad places it).
  */
 export function randomCropStart(shape: Shape3, roi: Shape3, random: Random): Vec3 {
-  return shape.map((n, a) => (n >= roi[a] ? randomInt(random, n - roi[a] + 1) : -Math.floor((roi[a] - n) / 2))) as Vec3;
+  return shape.map((n, a) => (n >= roi[a] ? random.int(n - roi[a] + 1) : -Math.floor((roi[a] - n) / 2))) as Vec3;
 }
 
 /**
@@ -196,8 +196,8 @@ export function scaleShiftForeground(data: Float32Array, scale: number, shift: n
  * drawn, one of them, chosen uniformly, is kept, since a subject needs at least one contrast.
  */
 export function droppedContrasts(count: number, p: number, random: Random): boolean[] {
-  const dropped = Array.from({ length: count }, () => random() < p);
-  if (count > 0 && dropped.every(Boolean)) dropped[randomInt(random, count)] = false;
+  const dropped = Array.from({ length: count }, () => random.next() < p);
+  if (count > 0 && dropped.every(Boolean)) dropped[random.int(count)] = false;
   return dropped;
 }
 

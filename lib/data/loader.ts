@@ -16,7 +16,7 @@ import os from 'node:os';
 import { augmentSample, checkAugmentOptions, type AugmentOptions, type Sample } from './augment.js';
 import { LoaderClosedError, PreparePool, type PreparedSource } from './pool.js';
 import type { PreprocessOptions } from './preprocess.js';
-import { derivedRandom, permutation } from './rng.js';
+import { Random } from '../util/random.js';
 import type { SubjectOptions, SubjectSpec } from './subject.js';
 import type { Shape3 } from './volume.js';
 
@@ -232,7 +232,7 @@ class DataLoader implements Loader {
   *#schedule(): Generator<{ epoch: number; index: number; cases: number[]; first: number }> {
     const n = this.#cases.length;
     for (let epoch = this.#startEpoch; epoch < this.#epochs; epoch++) {
-      const order = this.#shuffle ? permutation(n, derivedRandom(this.#seed, ORDER_STREAM, epoch)) : [...Array(n).keys()];
+      const order = this.#shuffle ? new Random(this.#seed, ORDER_STREAM, epoch).permutation(n) : [...Array(n).keys()];
       for (let index = 0, first = 0; first < n; index++, first += this.#batchSize) {
         yield { epoch, index, cases: order.slice(first, first + this.#batchSize), first };
       }
@@ -250,7 +250,7 @@ class DataLoader implements Loader {
     // batch be augmented while the consumer awaits its own work (a training step running off the
     // main thread), not inside the consumer's call to next().
     await new Promise((resolve) => setImmediate(resolve));
-    return augmentSample(source, this.#roi, this.#augment, derivedRandom(this.#seed, SAMPLE_STREAM, epoch, position));
+    return augmentSample(source, this.#roi, this.#augment, new Random(this.#seed, SAMPLE_STREAM, epoch, position));
   }
 
   #prepared(caseIndex: number, pool: PreparePool): Promise<PreparedSource> {

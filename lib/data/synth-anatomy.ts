@@ -13,7 +13,7 @@
 import { invertAffine, matmul4 } from './affine.js';
 import { SmoothField } from './synth-field.js';
 import type { LesionModel } from './synth-lesion.js';
-import { Random } from './synth-random.js';
+import { Random } from '../util/random.js';
 import type { Affine, Grid, Shape3, Vec3 } from './volume.js';
 
 /** The tissue classes a voxel is a mixture of (air is what they leave of 1). */

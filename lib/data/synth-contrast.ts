@@ -9,7 +9,7 @@
 import type { ContrastName } from './contrasts.js';
 import { TISSUES, type Tissue, type TissueMaps } from './synth-anatomy.js';
 import { SmoothField } from './synth-field.js';
-import { Random } from './synth-random.js';
+import { Random } from '../util/random.js';
 import type { Grid, Vec3 } from './volume.js';
 
 interface TissueParams {

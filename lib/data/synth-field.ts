@@ -5,7 +5,7 @@
 // and sampled periodically — so a field is defined everywhere, equally smooth up to the edges of
 // its box, and with no margin to pay for.
 
-import type { Random } from './synth-random.js';
+import type { Random } from '../util/random.js';
 import type { Vec3 } from './volume.js';
 
 /** Gaussian taps for σ (in lattice cells), cut at 3σ, summing to 1. */

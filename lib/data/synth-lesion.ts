@@ -6,7 +6,7 @@
 
 import { CEREBELLUM, CEREBRUM } from './synth-anatomy.js';
 import type { SmoothField } from './synth-field.js';
-import type { Random } from './synth-random.js';
+import type { Random } from '../util/random.js';
 import type { Vec3 } from './volume.js';
 
 interface Blob {

@@ -11,7 +11,7 @@ import { writeNifti } from './nifti.js';
 import { randomAnatomy, sampleTissues, type Anatomy, type TissueMaps } from './synth-anatomy.js';
 import { randomProtocol, renderDiffusion, renderStructural } from './synth-contrast.js';
 import { randomLesionCount, randomLesions } from './synth-lesion.js';
-import { Random } from './synth-random.js';
+import { Random } from '../util/random.js';
 import { makeVolume, type Affine, type Grid, type Shape3, type Vec3, type Volume } from './volume.js';
 
 export interface SynthSubject {

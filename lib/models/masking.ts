@@ -1,7 +1,7 @@
 // Random patch masking (spec §2.3): per contrast, independently, keep
 // n = max(1, floor((1 − r)·P + 1e-6)) of the P patches, chosen uniformly, listed ascending;
 // the others are masked. r = 0 keeps every patch (nothing masked, no loss). Masks come from a
-// seeded Random (lib/util/random.ts, xoshiro128**), one stream drawn contrast after contrast,
+// seeded Random (lib/util/random.ts), one stream drawn contrast after contrast,
 // so a seed reproduces every mask of a batch; explicit keep lists bypass the RNG (how
 // implementations with different RNGs are compared).
 import { Random } from '../util/random.js';

@@ -1,55 +1,116 @@
-// The seeded RNG of the TypeScript side (masks, and whatever else the data pipeline draws):
-// xoshiro128** (Blackman & Vigna) on four 32-bit words, seeded by splitmix32 from one integer.
-// Integer arithmetic only (Math.imul, unsigned shifts), so a seed gives the same sequence on
-// every platform; fast enough to draw masks for every step without showing in a profile.
+// amae's one seeded random generator on the TypeScript side (masks, data order, augmentation, the
+// synthetic data set). Every random choice is drawn from a stream named after what it decides (a
+// subject's anatomy, epoch e's order, the sample at position i of epoch e, step s's masks), so
+// results are a function of the seed alone: they do not depend on how many workers run or in
+// which order they finish, a resumed run draws what the uninterrupted one would have, and a
+// change to how one part draws leaves every other part's values as they were.
 
-function splitmix32(state: { s: number }): number {
-  state.s = (state.s + 0x9e3779b9) >>> 0;
-  let z = state.s;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  return (z ^ (z >>> 16)) >>> 0;
+/** 32-bit FNV-1a of a string, for turning stream names into seed material. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
+/** A 32-bit finaliser (murmur3's fmix32): spreads seeds that differ in one bit over all bits. */
+function mix32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/**
+ * sfc32 (Doty-Humphrey's small fast counting generator): four words of state, passes PractRand
+ * far beyond the few million draws a subject needs, and runs on 32-bit integer ops that V8 keeps
+ * unboxed.
+ */
 export class Random {
-  private s: Uint32Array;
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
 
-  /** seed: any safe integer (its low 53 bits matter). */
-  constructor(seed: number) {
-    if (!Number.isSafeInteger(seed)) throw new TypeError(`Random: seed must be a safe integer, got ${seed}`);
-    const st = { s: (seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32), 0x27d4eb2d) };
-    this.s = Uint32Array.from({ length: 4 }, () => splitmix32(st));
+  /** The stream for `seed` (a non-negative integer) and a path of names under it. */
+  constructor(seed: number, ...path: (string | number)[]) {
+    const key = fnv1a(`${seed}/${path.join('/')}`);
+    this.a = mix32(key ^ 0x9e3779b9);
+    this.b = mix32(key + 0x7f4a7c15);
+    this.c = mix32(Math.imul(key, 0x2545f491) ^ (seed >>> 0));
+    this.d = 1;
+    // The first outputs of a freshly keyed counter generator are still correlated with the key.
+    for (let i = 0; i < 12; i++) this.uint32();
   }
 
-  /** A uniform 32-bit unsigned integer. */
-  nextUint32(): number {
-    const s = this.s;
-    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
-    const t = s[1] << 9;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11);
-    return result;
+  uint32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
   }
 
-  /** Uniform in [0, 1) with 32 random bits. */
-  float(): number {
-    return this.nextUint32() / 2 ** 32;
+  /** Uniform in [0, 1). */
+  next(): number {
+    return this.uint32() / 4294967296;
   }
 
-  /** Uniform integer in [0, n), n ≤ 2³², without modulo bias (rejection). */
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+
+  /** Uniform in [−range, range). */
+  symmetric(range: number): number {
+    return (2 * this.next() - 1) * range;
+  }
+
+  /** Fisher–Yates: a uniformly random permutation of 0 … n − 1. */
+  permutation(n: number): number[] {
+    const order = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return order;
+  }
+
+  /** An integer in [0, n). */
   int(n: number): number {
-    const limit = 2 ** 32 - (2 ** 32 % n);
-    for (;;) {
-      const x = this.nextUint32();
-      if (x < limit) return x % n;
+    return Math.floor(this.next() * n);
+  }
+
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+
+  sign(): 1 | -1 {
+    return this.next() < 0.5 ? -1 : 1;
+  }
+
+  /** Index i with probability weights[i] / Σ weights. */
+  weighted(weights: readonly number[]): number {
+    let u = this.next() * weights.reduce((s, w) => s + w, 0);
+    for (let i = 0; i < weights.length - 1; i++) {
+      u -= weights[i];
+      if (u < 0) return i;
+    }
+    return weights.length - 1;
+  }
+
+  /** Fills `out` with standard normals, both halves of each Box–Muller pair used. */
+  normals(out: Float32Array): void {
+    for (let i = 0; i < out.length; i += 2) {
+      const r = Math.sqrt(-2 * Math.log(1 - this.next()));
+      const phi = 2 * Math.PI * this.next();
+      out[i] = r * Math.cos(phi);
+      if (i + 1 < out.length) out[i + 1] = r * Math.sin(phi);
     }
   }
-}
 
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
+  /** Standard normal (Box–Muller; the sine half is dropped, which keeps the stream stateless). */
+  normal(): number {
+    const u = 1 - this.next(); // (0, 1]: the log stays finite
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
 }

@@ -14,7 +14,7 @@ import {
   type AugmentSource,
 } from '../../lib/data/augment.js';
 import { CONTRASTS, type ContrastName } from '../../lib/data/contrasts.js';
-import { derivedRandom } from '../../lib/data/rng.js';
+import { Random } from '../../lib/util/random.js';
 import type { Shape3, Vec3 } from '../../lib/data/volume.js';
 import { rng } from '../helpers/random.js';
 
@@ -78,7 +78,7 @@ test('crops have the ROI shape; a volume smaller than the ROI is padded with zer
   const roi: Shape3 = [15, 16, 16];
   for (const crops of ['random', 'lesion-random'] as const) {
     for (let seed = 0; seed < 10; seed++) {
-      const s = augmentSample(src, roi, { crops }, derivedRandom(seed));
+      const s = augmentSample(src, roi, { crops }, new Random(seed));
       t.deepEqual(s.shape, roi);
       for (const c of s.contrasts) t.is(c.data.length, 15 * 16 * 16);
       t.is(s.label!.length, 15 * 16 * 16);
@@ -88,8 +88,8 @@ test('crops have the ROI shape; a volume smaller than the ROI is padded with zer
       for (let i = 2; i < 12; i++) t.is(decode(plane(i)[0])[0], i - 2);
     }
   }
-  t.deepEqual(randomCropStart([10, 20, 18], roi, derivedRandom(1)).slice(0, 1), [-2]);
-  t.deepEqual(augmentSample(src, undefined, { crops: 'none' }, derivedRandom(0)).shape, [10, 20, 18]);
+  t.deepEqual(randomCropStart([10, 20, 18], roi, new Random(1)).slice(0, 1), [-2]);
+  t.deepEqual(augmentSample(src, undefined, { crops: 'none' }, new Random(0)).shape, [10, 20, 18]);
 });
 
 test('lesion-centred crops contain a lesion voxel; about half of lesion-random crops are centred', (t) => {
@@ -104,7 +104,7 @@ test('lesion-centred crops contain a lesion voxel; about half of lesion-random c
   }
   const hits = (crops: 'random' | 'lesion-random') => {
     let n = 0;
-    for (let seed = 0; seed < 400; seed++) if (augmentSample(src, roi, { crops, flips: true }, derivedRandom(seed)).label!.some((x) => x > 0)) n++;
+    for (let seed = 0; seed < 400; seed++) if (augmentSample(src, roi, { crops, flips: true }, new Random(seed)).label!.some((x) => x > 0)) n++;
     return n / 400;
   };
   // The lesion (7 voxels near a corner) is rarely met by chance; lesion-random crops meet it in
@@ -116,7 +116,7 @@ test('lesion-centred crops contain a lesion voxel; about half of lesion-random c
   // No lesion: random crops, no error.
   const empty = source(['TRACE'], { lesion: () => false });
   t.is(empty.lesion.length, 0);
-  t.deepEqual(augmentSample(empty, roi, { crops: 'lesion-random' }, derivedRandom(2)).shape, roi);
+  t.deepEqual(augmentSample(empty, roi, { crops: 'lesion-random' }, new Random(2)).shape, roi);
 });
 
 test('flips and crops are the same for every contrast and the label, and every flip occurs', (t) => {
@@ -126,7 +126,7 @@ test('flips and crops are the same for every contrast and the label, and every f
   const roi: Shape3 = [10, 12, 9];
   const seen = new Set<string>();
   for (let seed = 0; seed < 60; seed++) {
-    const s = augmentSample(src, roi, { crops: 'lesion-random', flips: true }, derivedRandom(seed));
+    const s = augmentSample(src, roi, { crops: 'lesion-random', flips: true }, new Random(seed));
     const a = s.contrasts[0].data;
     const origin = decode(a[0]);
     // Which axes run backwards: the voxel one step along each axis comes from one step back.
@@ -150,7 +150,7 @@ test('intensity: x·(1 + f) + o per contrast with |f|, |o| ≤ 0.1, on the foreg
   const before = src.contrasts.map((c) => c.data.slice());
   const factors = new Set<number>();
   for (let seed = 0; seed < 20; seed++) {
-    const s = augmentSample(src, undefined, { crops: 'none', intensity: true }, derivedRandom(seed));
+    const s = augmentSample(src, undefined, { crops: 'none', intensity: true }, new Random(seed));
     s.contrasts.forEach((c, ci) => {
       const x = before[ci];
       // Two foreground voxels give the factor and offset; every other voxel must follow them.
@@ -177,11 +177,11 @@ test('modality dropout never drops the last contrast; zeroFill keeps the dropped
   const one = source(['FLAIR']);
   const kept = new Map<number, number>();
   for (let seed = 0; seed < 300; seed++) {
-    const all = augmentSample(three, undefined, { crops: 'none', modalityDropout: { p: 1 } }, derivedRandom(seed));
+    const all = augmentSample(three, undefined, { crops: 'none', modalityDropout: { p: 1 } }, new Random(seed));
     t.is(all.contrasts.length, 1);
     kept.set(all.contrasts[0].id, (kept.get(all.contrasts[0].id) ?? 0) + 1);
 
-    const half = augmentSample(three, undefined, { crops: 'none', modalityDropout: { p: 0.5 } }, derivedRandom(seed));
+    const half = augmentSample(three, undefined, { crops: 'none', modalityDropout: { p: 0.5 } }, new Random(seed));
     t.true(half.contrasts.length >= 1);
     // Survivors keep their registry order and their data.
     t.deepEqual(
@@ -189,7 +189,7 @@ test('modality dropout never drops the last contrast; zeroFill keeps the dropped
       three.contrasts.map((c) => c.id).filter((id) => half.contrasts.some((c) => c.id === id)),
     );
 
-    const filled = augmentSample(three, undefined, { crops: 'none', modalityDropout: { p: 0.5, zeroFill: true } }, derivedRandom(seed));
+    const filled = augmentSample(three, undefined, { crops: 'none', modalityDropout: { p: 0.5, zeroFill: true } }, new Random(seed));
     t.deepEqual(
       filled.contrasts.map((c) => c.id),
       three.contrasts.map((c) => c.id),
@@ -198,25 +198,25 @@ test('modality dropout never drops the last contrast; zeroFill keeps the dropped
     t.true(live.length >= 1);
     for (const c of filled.contrasts) t.is(c.data.length, three.contrasts[0].data.length);
 
-    t.is(augmentSample(one, undefined, { crops: 'none', modalityDropout: { p: 1 } }, derivedRandom(seed)).contrasts.length, 1);
+    t.is(augmentSample(one, undefined, { crops: 'none', modalityDropout: { p: 1 } }, new Random(seed)).contrasts.length, 1);
   }
   // With p = 1, the one kept is uniform over the three.
   for (const c of three.contrasts) t.true((kept.get(c.id) ?? 0) > 60, `kept ${c.name} ${kept.get(c.id)} times`);
-  t.deepEqual(droppedContrasts(3, 0, derivedRandom(1)), [false, false, false]);
+  t.deepEqual(droppedContrasts(3, 0, new Random(1)), [false, false, false]);
 });
 
 test('a random stream gives one sample: same stream, same sample', (t) => {
   const src = source(['ADC', 'TRACE']);
   const options = { crops: 'lesion-random', flips: true, intensity: true, modalityDropout: { p: 0.3 } } as const;
-  const a = augmentSample(src, [8, 8, 8], options, derivedRandom(5, 2, 1, 3));
-  const b = augmentSample(src, [8, 8, 8], options, derivedRandom(5, 2, 1, 3));
-  const c = augmentSample(src, [8, 8, 8], options, derivedRandom(5, 2, 1, 4));
+  const a = augmentSample(src, [8, 8, 8], options, new Random(5, 2, 1, 3));
+  const b = augmentSample(src, [8, 8, 8], options, new Random(5, 2, 1, 3));
+  const c = augmentSample(src, [8, 8, 8], options, new Random(5, 2, 1, 4));
   t.deepEqual(a, b);
   t.notDeepEqual(a, c);
 });
 
 test('bad augmentation options fail with the option named', (t) => {
   const src = source(['ADC']);
-  t.throws(() => augmentSample(src, undefined, { crops: 'random' }, derivedRandom(0)), { message: /crops 'random' needs an roi/ });
-  t.throws(() => augmentSample(src, [8, 8, 8], { modalityDropout: { p: 1.5 } }, derivedRandom(0)), { message: /modalityDropout\.p 1\.5/ });
+  t.throws(() => augmentSample(src, undefined, { crops: 'random' }, new Random(0)), { message: /crops 'random' needs an roi/ });
+  t.throws(() => augmentSample(src, [8, 8, 8], { modalityDropout: { p: 1.5 } }, new Random(0)), { message: /modalityDropout\.p 1\.5/ });
 });

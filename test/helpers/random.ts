@@ -1,16 +1,11 @@
 // Seeded random tensors for tests, so a failure reproduces.
 import { type Tensor, numel } from '../../lib/tensor.js';
+import { Random } from '../../lib/util/random.js';
 
+/** Uniform [0, 1) draws from the library's seeded generator. */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Random(seed, 'test');
+  return () => r.next();
 }
 
 /** Normal(0, scale²) values of the given shape. */

@@ -8,9 +8,9 @@ import { Random } from '../../lib/util/random.js';
 export function blobSubject(n: number, ids: number[], seed: number): SubjectVolumes {
   const r = new Random(seed);
   const blobs = Array.from({ length: 2 + r.int(2) }, () => ({
-    c: [0, 1, 2].map(() => n * (0.25 + 0.5 * r.float())),
-    s: n * (0.12 + 0.1 * r.float()),
-    a: 0.5 + r.float(),
+    c: [0, 1, 2].map(() => n * (0.25 + 0.5 * r.next())),
+    s: n * (0.12 + 0.1 * r.next()),
+    a: 0.5 + r.next(),
   }));
   const field = new Float32Array(n * n * n);
   for (let h = 0, i = 0; h < n; h++)
