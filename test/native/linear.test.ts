@@ -77,6 +77,18 @@ for (const [ta, tb] of transposes) {
   });
 }
 
+test('matmul forward on matrices taller and wider than one cache block (3072 rows or columns)', async (t) => {
+  for (const [M, N, K, tb] of [
+    [3100, 33, 50, false],
+    [20, 3100, 390, true],
+  ] as [number, number, number, boolean][]) {
+    const a = randn([1, M, K], M);
+    const b = randn(tb ? [1, N, K] : [1, K, N], N);
+    const c = await ops.matmulForward(a, b, { transB: tb });
+    assertClose(t, c.data, refMatmul(a, b, false, tb), tol(K), `c for M=${M} N=${N} K=${K}`);
+  }
+});
+
 test('matmul forward scales by alpha and handles empty dimensions', async (t) => {
   const a = randn([2, 17, 40], 11);
   const b = randn([2, 33, 40], 12);
