@@ -9,8 +9,9 @@
 //
 // Three figures per shape:
 //   amae_op     the op as a JS caller sees it: it also allocates and zero-fills its output
-//               (fresh pages from the kernel each call, for multi-MB outputs) and hops to a
-//               worker thread, which is not negligible next to a few-millisecond GEMM;
+//               and hops to a worker thread. A multi-MB output often comes back from the
+//               allocator as fresh pages, faulted in during the GEMM (op_page_faults_per_call),
+//               which is not negligible next to a few-millisecond GEMM;
 //   amae_gemm   amae's sgemm alone (bench/amae_gemm.cpp), timed exactly like
 //   openblas    cblas_sgemm (bench/openblas_gemm.c), OPENBLAS_NUM_THREADS = amae's threads.
 // The two C programs are compiled on the fly into a temp dir and each shape runs in a fresh
@@ -133,10 +134,12 @@ export default async function gemm(emit: Emit): Promise<void> {
   if (!blas.bin) emit({ anchor: 'openblas', skipped: blas.reason });
 
   const all = cases();
-  const runs = all.map(() => ({ op: [] as number[], gemm: [] as number[], blas: [] as number[] }));
+  const runs = all.map(() => ({ op: [] as number[], gemm: [] as number[], blas: [] as number[], calls: 0, faults: 0 }));
   for (let r = 0; r < rounds; r++) {
     for (const [i, c] of all.entries()) {
-      runs[i].op.push(await timeit(c.run, { minSeconds }));
+      const faults = process.resourceUsage().minorPageFault;
+      runs[i].op.push(await timeit(() => (runs[i].calls++, c.run()), { minSeconds }));
+      runs[i].faults += process.resourceUsage().minorPageFault - faults;
       if (native.bin) runs[i].gemm.push(childSeconds(native.bin, c));
       if (blas.bin) runs[i].blas.push(childSeconds(blas.bin, c));
     }
@@ -150,6 +153,7 @@ export default async function gemm(emit: Emit): Promise<void> {
     const op = gflops(runs[i].op);
     const gemm = native.bin ? gflops(runs[i].gemm) : undefined;
     record.amae_op_gflops = +op.toFixed(1);
+    record.op_page_faults_per_call = Math.round(runs[i].faults / runs[i].calls);
     if (gemm !== undefined) record.amae_gemm_gflops = +gemm.toFixed(1);
     if (blas.bin) {
       const ob = gflops(runs[i].blas);

@@ -1,15 +1,17 @@
 // Blocked, packed GEMM in the Goto/BLIS style.
 //
-//   for jc in N, step NC                       B block: kc × nc, packed once, shared by all threads
-//     for pc in K, step KC                     (the K blocks are fixed by K alone: see determinism)
-//       pack B[pc, jc] into NR-wide slivers    (parallel over slivers)
-//       parallel over C tiles groups:          a task owns a range of MR-row slivers × NR-col slivers
-//         pack its A rows into MR-tall slivers (thread-local buffer, sized for L2)
-//         for each NR sliver of B, for each MR sliver of A: microkernel MR × NR over kc
+//   for ic in M, step MB                        bounds the packed A panel (mb × kc)
+//     for jc in N, step NC                      bounds the packed B block (kc × nc)
+//       for pc in K, step KC                    K blocks are a function of K alone (determinism)
+//         pack A[ic, pc] into MR-tall slivers and B[pc, jc] into NR-wide ones   (parallel)
+//         parallel over tasks, each a group of MR slivers (× a group of NR slivers when M is
+//         small): for each NR sliver, for each MR sliver, microkernel MR × NR over kc
 //
 // Packing lays each operand out exactly as the microkernel reads it (k-major slivers, zero-padded
 // to a full MR or NR), so the kernel has no edge cases and no strides, and the transposes of A
-// and B cost only the packing pass.
+// and B cost only the packing pass. Both packed operands are shared by the threads and live in
+// buffers of the calling thread, allocated before any parallel region (a task never allocates,
+// so it cannot throw).
 //
 // Determinism: an element of C is updated once per K block, in increasing K order; inside a
 // block the microkernel runs one fused multiply-add chain per element over k in order. The K
@@ -29,22 +31,26 @@
 namespace amae::cpu {
 namespace {
 
-// Longest K block. A block of B slivers (KC × NR) stays in L1/L2 while the task's A slivers
-// stream past it; KC also sets how often C is read and written (once per block).
+// Longest K block. KC sets how often C is read and written (once per block) and the size of a B
+// sliver (KC × NR floats, 48 KiB at 384 × 32), which stays in L2 while a task's A slivers stream
+// past it.
 constexpr int64_t kKC = 384;
-// Widest N block: the packed B block (KC × NC floats) lives in L3 and is shared by the threads.
+// Widest N block and tallest M block: the packed B block and A panel (KC × 3072 floats each,
+// 4.5 MiB) live in L3. Their size, not the problem's, bounds the scratch memory.
 constexpr int64_t kNC = 3072;
-// Most A rows one task packs: its A block (MC × KC) should sit in the core's L2 (1–2 MiB).
+constexpr int64_t kMB = 3072;
+// Most A rows in one task: the task's A slivers (MC × KC) are re-read for every B sliver and
+// should stay in the core's L2 (1 MiB on Zen 4).
 constexpr int64_t kMC = 192;
-// Tasks per thread to aim for, and the fewest MR slivers a task takes (a task re-reads the
+// Tasks per thread to aim for, and the fewest MR slivers a task takes (a task streams the whole
 // packed B block, so tiny tasks cost L3 bandwidth).
 constexpr int64_t kTasksPerThread = 4;
 constexpr int64_t kMinGroup = 2;
 // Below this many multiply-adds a GEMM runs on the calling thread: a hand-off costs more.
 constexpr int64_t kSerialWork = 64 * 64 * 64;
 
-// Grow-only, 64-byte aligned scratch. One per thread for packed A, one per calling thread for
-// packed B, so the steady state allocates nothing.
+// Grow-only, 64-byte aligned scratch: after the first calls of the largest shape, nothing is
+// allocated.
 class Scratch {
  public:
   ~Scratch() { std::free(p_); }
@@ -145,7 +151,9 @@ void pack_transposed(const float* src, int64_t ld, int w, int64_t kc, float* dst
 using Kernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta);
 
 // 14 × 32 uses 28 of the 32 zmm registers for accumulators, 2 for the B row and 1 for the
-// broadcast A value: the most FMAs per loaded byte that fit.
+// broadcast A value: the most FMAs per loaded byte that fit. On Zen 4 (one 512-bit FMA per cycle)
+// 14 × 32, 8 × 48, 6 × 64 and 12 × 32 all ran at the core's FMA peak within the noise of a shared
+// machine; 14 × 32 leaves the most slack in load bandwidth.
 template <int MR, int NV>
 __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a, const float* b, float* c,
                                                       int64_t ldc, float alpha, float beta) {
@@ -282,79 +290,84 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   const bool serial = M * N * K < kSerialWork;
   const int threads = serial ? 1 : num_threads();
 
-  // K blocks of near-equal length (no sliver of a block at the end), a function of K only.
-  const int64_t kblocks = ceil_div(K, kKC);
-  const int64_t kc_max = ceil_div(K, kblocks);
+  // Blocks of near-equal length (no sliver of a block at the end), M and N blocks in whole
+  // slivers. The K blocking is a function of K only; the M and N blocking only group
+  // independent outputs.
+  const int64_t kc_max = ceil_div(K, ceil_div(K, kKC));
+  const int64_t mb_max = ceil_div(ceil_div(M, ceil_div(M, kMB)), MR) * MR;
+  const int64_t nc_max = ceil_div(ceil_div(N, ceil_div(N, kNC)), NR) * NR;
+  float* ap = tl_pack_a.get(static_cast<size_t>(kc_max * mb_max));
+  float* bp = tl_pack_b.get(static_cast<size_t>(kc_max * nc_max));
 
-  // Tasks: the MR slivers of M split into groups of at most kMC rows, about kTasksPerThread
-  // groups per thread and a whole number of rounds, so that dynamic scheduling evens out a core
-  // that is busy with something else; groups keep kMinGroup slivers where M allows. When M has
-  // fewer slivers than threads, N is split as well (each task then packs the same few A rows,
-  // which is cheap at that size).
-  const int64_t m_slivers = ceil_div(M, MR);
-  int64_t m_groups = std::max(ceil_div(m_slivers, std::max<int64_t>(1, kMC / MR)), threads * kTasksPerThread);
-  m_groups = ceil_div(m_groups, threads) * threads;
-  if (m_slivers < m_groups * kMinGroup) m_groups = std::max<int64_t>(threads, m_slivers / kMinGroup / threads * threads);
-  m_groups = std::min(m_groups, m_slivers);
-  const int64_t n_groups_want = m_groups >= threads ? 1 : ceil_div(threads, m_groups);
+  for (int64_t ic = 0; ic < M; ic += mb_max) {
+    const int64_t mb = std::min(mb_max, M - ic);
+    const int64_t m_slivers = ceil_div(mb, MR);
+    // Tasks: the MR slivers split into groups of at most kMC rows, about kTasksPerThread groups
+    // per thread and a whole number of rounds, so that dynamic scheduling evens out a core that
+    // is busy with something else; groups keep kMinGroup slivers where M allows. With fewer
+    // slivers than threads, N is split as well.
+    int64_t m_groups = std::max(ceil_div(m_slivers, std::max<int64_t>(1, kMC / MR)), threads * kTasksPerThread);
+    m_groups = ceil_div(m_groups, threads) * threads;
+    if (m_slivers < m_groups * kMinGroup) m_groups = std::max<int64_t>(threads, m_slivers / kMinGroup / threads * threads);
+    m_groups = std::min(m_groups, m_slivers);
+    const int64_t n_groups_want = m_groups >= threads ? 1 : ceil_div(threads, m_groups);
 
-  for (int64_t jc = 0; jc < N; jc += kNC) {
-    const int64_t nc = std::min(kNC, N - jc);
-    const int64_t n_slivers = ceil_div(nc, NR);
-    const int64_t n_groups = std::min(n_groups_want, n_slivers);
-    float* bp = tl_pack_b.get(static_cast<size_t>(kc_max * n_slivers * NR));
+    for (int64_t jc = 0; jc < N; jc += nc_max) {
+      const int64_t nc = std::min(nc_max, N - jc);
+      const int64_t n_slivers = ceil_div(nc, NR);
+      const int64_t n_groups = std::min(n_groups_want, n_slivers);
 
-    for (int64_t kb = 0; kb < kblocks; ++kb) {
-      const int64_t pc = kb * kc_max;
-      const int64_t kc = std::min(kc_max, K - pc);
-      const float beta_k = kb == 0 ? beta : 1.0f;
+      for (int64_t pc = 0; pc < K; pc += kc_max) {
+        const int64_t kc = std::min(kc_max, K - pc);
+        const float beta_k = pc == 0 ? beta : 1.0f;
 
-      auto pack_b = [&](int64_t s0, int64_t s1) {
-        for (int64_t js = s0; js < s1; ++js) {
-          const int64_t j = jc + js * NR;
-          const int w = static_cast<int>(std::min(NR, N - j));
-          if (trans_b)
-            s.pack_transposed_b(B + j * ldb + pc, ldb, w, kc, bp + js * kc * NR);
-          else
-            s.pack_contiguous_b(B + pc * ldb + j, ldb, w, kc, bp + js * kc * NR);
-        }
-      };
-      if (serial)
-        pack_b(0, n_slivers);
-      else
-        parallel_for(n_slivers, ceil_div(n_slivers, threads), pack_b);
-
-      auto task = [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t mg = t / n_groups, ng = t % n_groups;
-          // Group g of G over n items: [g·n/G, (g+1)·n/G), sizes within one of each other.
-          const int64_t ms0 = mg * m_slivers / m_groups, ms1 = (mg + 1) * m_slivers / m_groups;
-          const int64_t ns0 = ng * n_slivers / n_groups, ns1 = (ng + 1) * n_slivers / n_groups;
-          float* ap = tl_pack_a.get(static_cast<size_t>((ms1 - ms0) * MR * kc));
-          for (int64_t is = ms0; is < ms1; ++is) {
-            const int64_t i = is * MR;
-            const int h = static_cast<int>(std::min(MR, M - i));
-            float* dst = ap + (is - ms0) * MR * kc;
-            if (trans_a)
-              s.pack_contiguous_a(A + pc * lda + i, lda, h, kc, dst);
-            else
-              s.pack_transposed_a(A + i * lda + pc, lda, h, kc, dst);
-          }
-          for (int64_t js = ns0; js < ns1; ++js) {
-            const int64_t j = jc + js * NR;
-            const int64_t n = std::min(NR, N - j);
-            for (int64_t is = ms0; is < ms1; ++is) {
-              const int64_t i = is * MR;
-              run_tile(s, kc, ap + (is - ms0) * MR * kc, bp + js * kc * NR, C + i * ldc + j, ldc, std::min(MR, M - i),
-                       n, alpha, beta_k);
+        // Items [0, n_slivers) are B slivers, the rest A slivers.
+        auto pack = [&](int64_t p0, int64_t p1) {
+          for (int64_t p = p0; p < p1; ++p) {
+            if (p < n_slivers) {
+              const int64_t j = jc + p * NR;
+              const int w = static_cast<int>(std::min(NR, jc + nc - j));
+              float* dst = bp + p * kc * NR;
+              if (trans_b)
+                s.pack_transposed_b(B + j * ldb + pc, ldb, w, kc, dst);
+              else
+                s.pack_contiguous_b(B + pc * ldb + j, ldb, w, kc, dst);
+            } else {
+              const int64_t i = ic + (p - n_slivers) * MR;
+              const int h = static_cast<int>(std::min(MR, ic + mb - i));
+              float* dst = ap + (p - n_slivers) * kc * MR;
+              if (trans_a)
+                s.pack_contiguous_a(A + pc * lda + i, lda, h, kc, dst);
+              else
+                s.pack_transposed_a(A + i * lda + pc, lda, h, kc, dst);
             }
           }
+        };
+        auto compute = [&](int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t mg = t / n_groups, ng = t % n_groups;
+            // Group g of G over n items: [g·n/G, (g+1)·n/G), sizes within one of each other.
+            const int64_t ms0 = mg * m_slivers / m_groups, ms1 = (mg + 1) * m_slivers / m_groups;
+            const int64_t ns0 = ng * n_slivers / n_groups, ns1 = (ng + 1) * n_slivers / n_groups;
+            for (int64_t js = ns0; js < ns1; ++js) {
+              const int64_t j = jc + js * NR;
+              for (int64_t is = ms0; is < ms1; ++is) {
+                const int64_t i = ic + is * MR;
+                run_tile(s, kc, ap + is * kc * MR, bp + js * kc * NR, C + i * ldc + j, ldc, std::min(MR, ic + mb - i),
+                         std::min(NR, jc + nc - j), alpha, beta_k);
+              }
+            }
+          }
+        };
+        const int64_t items = n_slivers + m_slivers, tasks = m_groups * n_groups;
+        if (serial) {
+          pack(0, items);
+          compute(0, tasks);
+        } else {
+          parallel_for(items, ceil_div(items, threads * kTasksPerThread), pack);
+          parallel_for(tasks, 1, compute);
         }
-      };
-      if (serial)
-        task(0, m_groups * n_groups);
-      else
-        parallel_for(m_groups * n_groups, 1, task);
+      }
     }
   }
 }

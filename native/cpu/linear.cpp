@@ -29,11 +29,18 @@ void column_sum_add(const float* dy, int64_t rows, int64_t cols, float* db) {
   });
 }
 
-// Runs fn(i) for every batch entry. Many entries go to separate threads, each entry's GEMM then
-// running inline on its thread; a few large ones run in turn, each using every thread.
+// Below this many multiply-adds per batch entry, splitting one entry's GEMM across threads
+// costs more than it gains.
+constexpr int64_t kSmallEntry = 128 * 128 * 128;
+
+// Runs fn(i) for every batch entry: entries go to separate threads (each entry's GEMM then runs
+// inline on its thread) when that keeps the threads evenly busy or when entries are too small to
+// split; otherwise they run in turn, each GEMM using every thread.
 template <class Fn>
-void for_each_batch(int64_t batch, const Fn& fn) {
-  if (batch >= 2 * num_threads()) {
+void for_each_batch(int64_t batch, int64_t macs_per_entry, const Fn& fn) {
+  const int64_t threads = num_threads();
+  const bool even = batch % threads == 0 || batch >= 8 * threads;
+  if (batch > 1 && (even || macs_per_entry < kSmallEntry)) {
     parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t i = b0; i < b1; ++i) fn(i);
     });
@@ -79,7 +86,7 @@ void matmul_forward(const Tensor& a, const Tensor& b, const Tensor& c, bool tran
   const int64_t lda = a.dim(2), ldb = b.dim(2);
   const float *ap = a.f32(), *bp = b.f32();
   float* cp = c.f32();
-  for_each_batch(batch, [&](int64_t i) {
+  for_each_batch(batch, M * N * K, [&](int64_t i) {
     sgemm(trans_a, trans_b, M, N, K, alpha, ap + i * a.stride(0), lda, bp + i * b.stride(0), ldb, 0.0f,
           cp + i * c.stride(0), N);
   });
@@ -94,7 +101,7 @@ void matmul_backward(const Tensor& a, const Tensor& b, const Tensor& dc, const T
   const int64_t K = trans_a ? a.dim(1) : a.dim(2);
   const int64_t lda = a.dim(2), ldb = b.dim(2);
   const float *ap = a.f32(), *bp = b.f32(), *gp = dc.f32();
-  for_each_batch(batch, [&](int64_t i) {
+  for_each_batch(batch, M * N * K, [&](int64_t i) {
     const float* ai = ap + i * a.stride(0);
     const float* bi = bp + i * b.stride(0);
     const float* gi = gp + i * dc.stride(0);

@@ -77,6 +77,18 @@ for (const [ta, tb] of transposes) {
   });
 }
 
+test('matmul forward on matrices taller and wider than one cache block (3072 rows or columns)', async (t) => {
+  for (const [M, N, K, tb] of [
+    [3100, 33, 50, false],
+    [20, 3100, 390, true],
+  ] as [number, number, number, boolean][]) {
+    const a = randn([1, M, K], M);
+    const b = randn(tb ? [1, N, K] : [1, K, N], N);
+    const c = await ops.matmulForward(a, b, { transB: tb });
+    assertClose(t, c.data, refMatmul(a, b, false, tb), tol(K), `c for M=${M} N=${N} K=${K}`);
+  }
+});
+
 test('matmul forward scales by alpha and handles empty dimensions', async (t) => {
   const a = randn([2, 17, 40], 11);
   const b = randn([2, 33, 40], 12);
@@ -90,10 +102,10 @@ test('matmul forward scales by alpha and handles empty dimensions', async (t) =>
   t.deepEqual((await ops.matmulForward(randn([0, 2, 4], 1), randn([0, 4, 5], 2))).shape, [0, 2, 5]);
 });
 
-test('batched matmul: many small entries (split over the batch) and few large ones agree with the reference', async (t) => {
+test('batched matmul: many small entries (split over the batch) and a few large ones (each split) match the reference', async (t) => {
   for (const [batch, M, N, K] of [
     [9, 29, 33, 65],
-    [2, 130, 70, 400],
+    [3, 130, 70, 400],
   ]) {
     const a = randn([batch, M, K], batch);
     const b = randn([batch, N, K], batch + 1);
