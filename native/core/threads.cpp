@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -31,8 +32,10 @@ class Pool {
   void run(int64_t n, int64_t grain, const RangeFn& fn) {
     grain = std::max<int64_t>(1, grain);
     const int64_t blocks = (n + grain - 1) / grain;
-    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (blocks <= 1 || size_ == 1 || !busy.owns_lock()) {
+    // An atomic flag, not a mutex: a nested call comes from a thread that may already hold the
+    // pool, and try_lock on a mutex the caller owns is undefined behaviour.
+    bool idle = false;
+    if (blocks <= 1 || size_ == 1 || !busy_.compare_exchange_strong(idle, true)) {
       if (n > 0) fn(0, n);
       return;
     }
@@ -41,6 +44,7 @@ class Pool {
       job_ = &fn;
       n_ = n;
       grain_ = grain;
+      error_ = nullptr;
       next_.store(0);
       active_.store(static_cast<int>(workers_.size()));
       ++generation_;
@@ -48,16 +52,29 @@ class Pool {
     cv_.notify_all();
     work();
     // Workers finish within one block of the caller; spinning beats a sleep/wake round trip.
+    // The caller waits even when a task failed: fn lives on its stack.
     while (active_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     job_ = nullptr;
+    std::exception_ptr error = error_;
+    busy_.store(false, std::memory_order_release);
+    if (error) std::rethrow_exception(error);
   }
 
  private:
+  // Runs blocks until none is left. A throwing task (bad_alloc, a failed check) must not escape
+  // a worker thread, where it would terminate the process: the first error is kept for the
+  // caller to rethrow, and the remaining blocks are skipped.
   void work() {
     for (;;) {
       const int64_t b = next_.fetch_add(grain_);
       if (b >= n_) break;
-      (*job_)(b, std::min(n_, b + grain_));
+      try {
+        (*job_)(b, std::min(n_, b + grain_));
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(error_mu_);
+        if (!error_) error_ = std::current_exception();
+        next_.store(n_);
+      }
     }
   }
   void worker_loop() {
@@ -81,7 +98,9 @@ class Pool {
 
   int size_;
   std::vector<std::thread> workers_;
-  std::mutex busy_;  // held by the caller of the parallel_for in flight
+  std::atomic<bool> busy_{false};  // set while a parallel_for is in flight
+  std::mutex error_mu_;
+  std::exception_ptr error_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};

@@ -1,6 +1,8 @@
 // The core pieces the op tests cannot see from JS: the Arena and the thread pool.
 #include <atomic>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "../../../native/core/arena.h"
@@ -52,6 +54,23 @@ int main() {
     });
     expect(inner.load() == 800, "nested parallel_for");
     expect(num_threads() >= 1, "at least one thread");
+    // A task that throws, on whichever thread runs it: the caller gets the exception (a worker
+    // thread must not terminate the process), and the pool serves the next call.
+    for (int64_t bad : {0, 999}) {
+      bool caught = false;
+      try {
+        parallel_for(1000, 1, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i)
+            if (i == bad) throw std::runtime_error("task failed");
+        });
+      } catch (const std::runtime_error& err) {
+        caught = std::string(err.what()) == "task failed";
+      }
+      expect(caught, "an exception in a task reaches the caller");
+    }
+    std::atomic<int64_t> after{0};
+    parallel_for(1000, 1, [&](int64_t b, int64_t e) { after += e - b; });
+    expect(after.load() == 1000, "the pool works after a failed call");
   }
   return check::report();
 }
