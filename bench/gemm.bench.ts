@@ -8,10 +8,9 @@
 // The gradients accumulate (beta = 1), so the anchor runs with the same beta.
 //
 // Three figures per shape:
-//   amae_op     the op as a JS caller sees it: it also allocates and zero-fills its output
-//               and hops to a worker thread. A multi-MB output often comes back from the
-//               allocator as fresh pages, faulted in during the GEMM (op_page_faults_per_call),
-//               which is not negligible next to a few-millisecond GEMM;
+//   amae_op     the op as a JS caller sees it, reusing its output buffer (the binding zero-fills
+//               it and hops to a worker thread; op_page_faults_per_call shows what is left of
+//               the allocator's cost);
 //   amae_gemm   amae's sgemm alone (bench/amae_gemm.cpp), timed exactly like
 //   openblas    cblas_sgemm (bench/openblas_gemm.c), OPENBLAS_NUM_THREADS = amae's threads.
 // The two C programs are compiled on the fly into a temp dir and each shape runs in a fresh
@@ -24,8 +23,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ops } from '../lib/index.js';
-import { addon } from '../lib/native.js';
-import type { Tensor } from '../lib/tensor.js';
+import { addon, runOp } from '../lib/native.js';
+import { type Tensor, zeros } from '../lib/tensor.js';
 import { type Emit, timeit } from './util.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -63,9 +62,14 @@ function cases(): Case[] {
       const x = randomTensor([T, inF]);
       const w = randomTensor([outF, inF]);
       const dy = randomTensor([T, outF]);
+      // Outputs reused across calls, as a training loop reuses its buffers: a fresh multi-MB
+      // output per call would time page faults, not the GEMM.
+      const yOut = zeros([T, outF]);
+      const xOut = zeros([T, inF]);
+      const wOut = zeros([outF, inF]);
       const layer = `T=${T} ${inF}→${outF}`;
       out.push(
-        { name: `forward ${layer}`, transA: false, transB: true, M: T, N: outF, K: inF, beta: 0, run: () => ops.linearForward(x, w) },
+        { name: `forward ${layer}`, transA: false, transB: true, M: T, N: outF, K: inF, beta: 0, run: () => runOp('linear_forward', { x, w }, {}, { y: yOut }) },
         {
           name: `dx ${layer}`,
           transA: false,
@@ -74,7 +78,7 @@ function cases(): Case[] {
           N: inF,
           K: outF,
           beta: 1,
-          run: () => ops.linearBackward(x, w, dy, { needDw: false, needDb: false }),
+          run: () => runOp('linear_backward', { x, w, dy }, { dw: false, db: false }, { dx: xOut }),
         },
         {
           name: `dw ${layer}`,
@@ -84,7 +88,7 @@ function cases(): Case[] {
           N: inF,
           K: T,
           beta: 1,
-          run: () => ops.linearBackward(x, w, dy, { needDx: false, needDb: false }),
+          run: () => runOp('linear_backward', { x, w, dy }, { dx: false, db: false }, { dw: wOut }),
         },
       );
     }

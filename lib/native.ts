@@ -86,8 +86,12 @@ export interface NativeAmaeModel {
 }
 
 export interface Addon {
-  /** Runs one native op off the event loop; argument errors throw synchronously. */
-  op(name: string, inputs: Record<string, OpInput>, attrs?: OpAttrs): Promise<Record<string, OpInput>>;
+  /**
+   * Runs one native op off the event loop; argument errors throw synchronously. `outputs` may
+   * hand in buffers to reuse (of the declared shapes, not sharing memory with an input): they
+   * are zero-filled and written, as a fresh output would be, and returned.
+   */
+  op(name: string, inputs: Record<string, OpInput>, attrs?: OpAttrs, outputs?: Record<string, OpInput>): Promise<Record<string, OpInput>>;
   opList(): OpInfo[];
   AmaeModel: new (config: NativeAmaeConfig, seed?: number) => NativeAmaeModel;
   build: { cuda: boolean; threads: number };
@@ -126,8 +130,9 @@ export function runOp<O extends Record<string, OpInput>>(
   name: string,
   inputs: Record<string, OpInput | undefined>,
   attrs: OpAttrs = {},
+  outputs?: Partial<O>,
 ): Promise<O> {
   const present: Record<string, OpInput> = {};
   for (const [k, v] of Object.entries(inputs)) if (v !== undefined) present[k] = v;
-  return addon.op(name, present, attrs) as Promise<O>;
+  return addon.op(name, present, attrs, outputs as Record<string, OpInput> | undefined) as Promise<O>;
 }

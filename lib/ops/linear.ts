@@ -4,7 +4,7 @@
 import { runOp } from '../native.js';
 import type { Tensor } from '../tensor.js';
 
-/** The gradient a `need*` flag asks for: a Tensor when true or left out, nothing when false. */
+/** The gradient a flag (dx, dw, …) asks for: a Tensor when true or left out, nothing when false. */
 type Grad<O, K extends string> = K extends keyof O
   ? [O[K]] extends [true | undefined]
     ? Tensor
@@ -19,17 +19,17 @@ export async function linearForward(x: Tensor, w: Tensor, b?: Tensor): Promise<T
 }
 
 export interface LinearBackwardOptions {
-  needDx?: boolean;
-  needDw?: boolean;
-  needDb?: boolean;
+  dx?: boolean;
+  dw?: boolean;
+  db?: boolean;
 }
 export interface LinearGrads<O extends LinearBackwardOptions = LinearBackwardOptions> {
   /** dy · w, shaped like x. */
-  dx: Grad<O, 'needDx'>;
+  dx: Grad<O, 'dx'>;
   /** dyᵀ · x, shaped like w. */
-  dw: Grad<O, 'needDw'>;
+  dw: Grad<O, 'dw'>;
   /** Column sums of dy, [out]. */
-  db: Grad<O, 'needDb'>;
+  db: Grad<O, 'db'>;
 }
 
 /** Gradients of linearForward for the upstream gradient dy[N, out]. */
@@ -39,11 +39,11 @@ export async function linearBackward<O extends LinearBackwardOptions = {}>(
   dy: Tensor,
   options?: O,
 ): Promise<LinearGrads<O>> {
-  const { needDx = true, needDw = true, needDb = true } = options ?? {};
+  const { dx = true, dw = true, db = true } = options ?? {};
   const out = await runOp<{ dx?: Tensor; dw?: Tensor; db?: Tensor }>(
     'linear_backward',
     { x, w, dy },
-    { need_dx: needDx, need_dw: needDw, need_db: needDb },
+    { dx, dw, db },
   );
   return { dx: out.dx, dw: out.dw, db: out.db } as LinearGrads<O>;
 }
@@ -67,14 +67,14 @@ export async function matmulForward(
 }
 
 export interface MatmulBackwardOptions extends MatmulOptions {
-  needDa?: boolean;
-  needDb?: boolean;
+  da?: boolean;
+  db?: boolean;
 }
 export interface MatmulGrads<O extends MatmulBackwardOptions = MatmulBackwardOptions> {
   /** Shaped like a (in a's stored layout). */
-  da: Grad<O, 'needDa'>;
+  da: Grad<O, 'da'>;
   /** Shaped like b (in b's stored layout). */
-  db: Grad<O, 'needDb'>;
+  db: Grad<O, 'db'>;
 }
 
 /** Gradients of matmulForward for the upstream gradient dc[B, M, N]; pass the same transA/transB/alpha. */
@@ -84,11 +84,11 @@ export async function matmulBackward<O extends MatmulBackwardOptions = {}>(
   dc: Tensor,
   options?: O,
 ): Promise<MatmulGrads<O>> {
-  const { transA = false, transB = false, alpha = 1, needDa = true, needDb = true } = options ?? {};
+  const { transA = false, transB = false, alpha = 1, da = true, db = true } = options ?? {};
   const out = await runOp<{ da?: Tensor; db?: Tensor }>(
     'matmul_backward',
     { a, b, dc },
-    { trans_a: transA, trans_b: transB, alpha, need_da: needDa, need_db: needDb },
+    { trans_a: transA, trans_b: transB, alpha, da, db },
   );
   return { da: out.da, db: out.db } as MatmulGrads<O>;
 }

@@ -48,9 +48,16 @@ inline void expect_offsets(const OpCall& c, const std::string& name, const Tenso
                  std::to_string(total) + " (" + what + ")");
 }
 
-// Backward ops compute the gradient output <name> (dx, dw, …) unless attrs.<name> is false
-// (JS true/false arrive as 1/0).
-inline bool wants(const OpCall& c, const std::string& name) { return c.num_attr(name, 1.0) != 0.0; }
+// A boolean attribute (JS true/false arrive as 1/0; any other number is a TypeError).
+inline bool flag(const OpCall& c, const std::string& name, bool fallback) {
+  if (!c.has_attr(name)) return fallback;
+  const double v = c.num_attr(name);
+  if (v != 0.0 && v != 1.0) type_error(c.op_ + ": attrs." + name + " must be a boolean");
+  return v == 1.0;
+}
+
+// Backward ops compute the gradient output <name> (dx, dw, …) unless attrs.<name> is false.
+inline bool wants(const OpCall& c, const std::string& name) { return flag(c, name, true); }
 
 // The output if prepare declared it, else an absent tensor (data == nullptr) that ops skip.
 inline Tensor optional_output(const OpCall& c, const std::string& name) {

@@ -1,9 +1,10 @@
-// op(name, inputs, attrs) → Promise<outputs>: checks the call on the JS thread (typed errors
+// op(name, inputs, attrs?, outputs?) → Promise<outputs>: checks the call on the JS thread (typed errors
 // thrown synchronously), then runs the op in an AsyncWorker off the event loop.
 #include <napi.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "../core/error.h"
 #include "convert.h"
@@ -25,6 +26,10 @@ class OpWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
+      for (const auto& name : call_.reused_) {
+        const Tensor& t = call_.outputs_.at(name);
+        std::memset(t.data, 0, static_cast<size_t>(t.numel()) * dtype_size(t.dtype));
+      }
       def_->run(call_);
     } catch (const std::bad_alloc&) {
       SetError(call_.op_ + ": out of memory");
@@ -80,6 +85,23 @@ void read_attrs(const OpDef& def, const Napi::Value& v, OpCall& call) {
   }
 }
 
+// The optional 4th argument: {name: tensor} buffers to reuse as outputs. Names must be outputs
+// this call declares.
+Napi::Object reused_outputs(const OpDef& def, const OpCall& call, const Napi::Value& v) {
+  if (v.IsUndefined()) return Napi::Object::New(v.Env());
+  if (!v.IsObject() || v.IsArray()) type_error(def.name + ": outputs must be an object of tensors");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  std::vector<std::string> declared;
+  for (auto& d : call.declared_) declared.push_back(d.first);
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+    if (std::find(declared.begin(), declared.end(), k) == declared.end())
+      type_error(def.name + ": outputs." + k + " is not an output of this call (outputs: " + join(declared) + ")");
+  }
+  return o;
+}
+
 Napi::Value Op(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Value result;
@@ -92,6 +114,8 @@ Napi::Value Op(const Napi::CallbackInfo& info) {
     if (!info[1].IsObject() || info[1].IsArray()) type_error(name + ": inputs must be an object of tensors");
 
     OpCall call(name);
+    // Byte ranges of the caller's input buffers, so that a reused output cannot alias one.
+    std::vector<std::pair<std::string, std::pair<const uint8_t*, size_t>>> input_bytes;
     Napi::Object inputs = info[1].As<Napi::Object>();
     Napi::Array keys = inputs.GetPropertyNames();
     for (uint32_t i = 0; i < keys.Length(); ++i) {
@@ -99,6 +123,7 @@ Napi::Value Op(const Napi::CallbackInfo& info) {
       if (std::find(def->inputs.begin(), def->inputs.end(), k) == def->inputs.end())
         type_error(name + ": unknown input inputs." + k + " (accepted: " + join(def->inputs) + ")");
       Tensor t = tensor_from_js(inputs.Get(k), name + ": inputs." + k);
+      input_bytes.push_back({"inputs." + k, {static_cast<const uint8_t*>(t.data), t.numel() * dtype_size(t.dtype)}});
       if (t.dtype == DType::I32) {
         auto& copy = call.index_copies_[k];
         copy.assign(t.i32(), t.i32() + t.numel());
@@ -110,10 +135,34 @@ Napi::Value Op(const Napi::CallbackInfo& info) {
     def->prepare(call);
 
     Napi::Object outputs = Napi::Object::New(env);
+    Napi::Object given = reused_outputs(*def, call, info.Length() > 3 ? info[3] : env.Undefined());
     for (auto& [oname, spec] : call.declared_) {
-      Tensor view;
-      outputs.Set(oname, new_js_tensor(env, spec.first, spec.second, &view));
-      call.outputs_[oname] = view;
+      if (given.Has(oname)) {
+        // A caller's buffer, reused: checked here, zero-filled on the worker before the op runs,
+        // so the result is what a fresh output would hold — without new pages to fault in.
+        const std::string at = name + ": outputs." + oname;
+        Tensor t = tensor_from_js(given.Get(oname), at);
+        if (t.dtype != spec.second) type_error(at + " must be " + dtype_name(spec.second));
+        if (dims_of(t) != spec.first) {
+          Tensor want;
+          want.ndim = static_cast<int>(spec.first.size());
+          for (int i = 0; i < want.ndim; ++i) want.shape[i] = spec.first[i];
+          range_error(at + " must have shape " + want.shape_str() + ", got " + t.shape_str());
+        }
+        const auto* lo = static_cast<const uint8_t*>(t.data);
+        const size_t len = t.numel() * dtype_size(t.dtype);
+        for (auto& [iname, range] : input_bytes)
+          if (len && range.second && lo < range.first + range.second && range.first < lo + len)
+            range_error(at + " shares memory with " + iname);
+        input_bytes.push_back({"outputs." + oname, {lo, len}});
+        outputs.Set(oname, given.Get(oname));
+        call.outputs_[oname] = t;
+        call.reused_.push_back(oname);
+      } else {
+        Tensor view;
+        outputs.Set(oname, new_js_tensor(env, spec.first, spec.second, &view));
+        call.outputs_[oname] = view;
+      }
     }
     Napi::Object keep = Napi::Object::New(env);
     keep.Set("inputs", inputs);

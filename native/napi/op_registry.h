@@ -52,6 +52,8 @@ class OpCall {
   // Snapshots of the Int32 (index) inputs: prepare() validates these copies and the op reads
   // them, so JS writing to its typed array while the op runs cannot turn into a bad index.
   std::map<std::string, std::vector<int32_t>> index_copies_;
+  // Outputs that are the caller's buffers (zero-filled before the op runs).
+  std::vector<std::string> reused_;
 };
 
 inline std::vector<int64_t> dims_of(const Tensor& t) { return {t.shape, t.shape + t.ndim}; }

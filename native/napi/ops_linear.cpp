@@ -1,26 +1,18 @@
 // Linear and batched matmul ops.
 //
-// The backward ops choose their outputs with boolean attributes, each true when left out:
-//   linear_backward: need_dx, need_dw, need_db   → outputs dx, dw, db
-//   matmul_backward: need_da, need_db            → outputs da, db
+// The backward ops choose their outputs with boolean attributes named like them, each true when
+// left out:
+//   linear_backward: dx, dw, db   → outputs dx, dw, db
+//   matmul_backward: da, db       → outputs da, db
 // matmul_forward/matmul_backward also take trans_a, trans_b (false when left out) and alpha (1).
 // An output that is not asked for is neither computed nor returned. Every input is still required
 // and checked, whichever gradients are asked for, so a call's validity never depends on its flags.
 #include "../ops/linear.h"
-#include "op_registry.h"
+#include "op_args.h"
 
 namespace amae::napi {
 namespace {
 
-// A boolean attribute (true/false, or 1/0: the binding passes booleans as numbers).
-bool flag(const OpCall& c, const std::string& name, bool fallback) {
-  if (!c.has_attr(name)) return fallback;
-  const double v = c.num_attr(name);
-  if (v != 0.0 && v != 1.0) type_error(c.op_ + ": attrs." + name + " must be a boolean");
-  return v == 1.0;
-}
-
-Tensor output_if(const OpCall& c, const std::string& name, bool wanted) { return wanted ? c.output(name) : Tensor(); }
 
 struct MatmulDims {
   int64_t batch, M, N, K;
@@ -49,22 +41,22 @@ void register_linear_ops() {
                  ops::linear_forward(c.inputs_.at("x"), c.inputs_.at("w"), c.optional_input("b", DType::F32, 1),
                                      c.output("y"));
                }});
-  register_op({"linear_backward", {"x", "w", "dy"}, {"need_dx", "need_dw", "need_db"},
+  register_op({"linear_backward", {"x", "w", "dy"}, {"dx", "dw", "db"},
                [](OpCall& c) {
                  Tensor x = c.input("x", DType::F32, 2), w = c.input("w", DType::F32, 2);
                  c.expect_dim("w", w, 1, x.dim(1), "in = x.shape[1]");
                  Tensor dy = c.input("dy", DType::F32, 2);
                  c.expect_dim("dy", dy, 0, x.dim(0), "N = x.shape[0]");
                  c.expect_dim("dy", dy, 1, w.dim(0), "out = w.shape[0]");
-                 if (flag(c, "need_dx", true)) c.declare_output("dx", dims_of(x));
-                 if (flag(c, "need_dw", true)) c.declare_output("dw", dims_of(w));
-                 if (flag(c, "need_db", true)) c.declare_output("db", {w.dim(0)});
+                 if (wants(c, "dx")) c.declare_output("dx", dims_of(x));
+                 if (wants(c, "dw")) c.declare_output("dw", dims_of(w));
+                 if (wants(c, "db")) c.declare_output("db", {w.dim(0)});
                },
                [](OpCall& c) {
                  ops::linear_backward(c.inputs_.at("x"), c.inputs_.at("w"), c.inputs_.at("dy"),
-                                      output_if(c, "dx", flag(c, "need_dx", true)),
-                                      output_if(c, "dw", flag(c, "need_dw", true)),
-                                      output_if(c, "db", flag(c, "need_db", true)));
+                                      optional_output(c, "dx"),
+                                      optional_output(c, "dw"),
+                                      optional_output(c, "db"));
                }});
   register_op({"matmul_forward", {"a", "b"}, {"trans_a", "trans_b", "alpha"},
                [](OpCall& c) {
@@ -77,20 +69,20 @@ void register_linear_ops() {
                  ops::matmul_forward(c.inputs_.at("a"), c.inputs_.at("b"), c.output("c"), flag(c, "trans_a", false),
                                      flag(c, "trans_b", false), float(c.num_attr("alpha", 1.0)));
                }});
-  register_op({"matmul_backward", {"a", "b", "dc"}, {"trans_a", "trans_b", "alpha", "need_da", "need_db"},
+  register_op({"matmul_backward", {"a", "b", "dc"}, {"trans_a", "trans_b", "alpha", "da", "db"},
                [](OpCall& c) {
                  Tensor a = c.input("a", DType::F32, 3), b = c.input("b", DType::F32, 3);
                  const MatmulDims d = check_matmul(c, a, b, flag(c, "trans_a", false), flag(c, "trans_b", false));
                  c.num_attr("alpha", 1.0);  // checks it is a finite number
                  Tensor dc = c.input("dc", DType::F32, 3);
                  c.expect_shape("dc", dc, Tensor(nullptr, {d.batch, d.M, d.N}), "the shape of c");
-                 if (flag(c, "need_da", true)) c.declare_output("da", dims_of(a));
-                 if (flag(c, "need_db", true)) c.declare_output("db", dims_of(b));
+                 if (wants(c, "da")) c.declare_output("da", dims_of(a));
+                 if (wants(c, "db")) c.declare_output("db", dims_of(b));
                },
                [](OpCall& c) {
                  ops::matmul_backward(c.inputs_.at("a"), c.inputs_.at("b"), c.inputs_.at("dc"),
-                                      output_if(c, "da", flag(c, "need_da", true)),
-                                      output_if(c, "db", flag(c, "need_db", true)), flag(c, "trans_a", false),
+                                      optional_output(c, "da"),
+                                      optional_output(c, "db"), flag(c, "trans_a", false),
                                       flag(c, "trans_b", false), float(c.num_attr("alpha", 1.0)));
                }});
 }

@@ -47,3 +47,26 @@ test('every registered op has a forward or backward wrapper in the typed API', (
   const missing = names.filter((n) => !exported.has(flat(n)));
   t.deepEqual(missing, [], `ops without a typed wrapper: ${missing.join(', ')}`);
 });
+
+test('outputs can reuse caller buffers: zero-filled, checked, never aliasing an input', async (t) => {
+  const x = randn([5, 7], 4);
+  const dy = randn([5, 7], 5);
+  const fresh = await ops.geluBackward(x, dy);
+  // A stale buffer: the backward adds into its output, so the binding must clear it first.
+  const buffer = { data: new Float32Array(35).fill(123), shape: [5, 7] };
+  const { dx } = await runOp<{ dx: typeof buffer }>('gelu_backward', { x, dy }, {}, { dx: buffer });
+  t.is(dx, buffer);
+  t.deepEqual(dx.data, fresh.data);
+  t.throws(() => runOp('gelu_backward', { x, dy }, {}, { dx: randn([7, 5], 6) }), {
+    instanceOf: RangeError,
+    message: /gelu_backward: outputs\.dx must have shape \[5,7\], got \[7,5\]/,
+  });
+  t.throws(() => runOp('gelu_backward', { x, dy }, {}, { dx: x }), { instanceOf: RangeError, message: /outputs\.dx shares memory with inputs\.x/ });
+  const view = { data: new Float32Array(dy.data.buffer, 4 * 3, 32), shape: [32] };
+  t.throws(() => runOp('gelu_forward', { x: { data: dy.data.subarray(0, 32), shape: [32] } }, {}, { y: view }), {
+    instanceOf: RangeError,
+    message: /outputs\.y shares memory with inputs\.x/,
+  });
+  t.throws(() => runOp('gelu_backward', { x, dy }, {}, { y: buffer }), { instanceOf: TypeError, message: /outputs\.y is not an output of this call \(outputs: dx\)/ });
+  t.throws(() => runOp('gelu_backward', { x, dy }, {}, { dx: { data: new Int32Array(35), shape: [5, 7] } }), { instanceOf: TypeError, message: /outputs\.dx must be float32/ });
+});

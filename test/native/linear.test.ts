@@ -162,22 +162,22 @@ test('backward ops return exactly the gradients asked for', async (t) => {
   const w = randn([5, 3], 2);
   const dy = randn([4, 5], 3);
   const all = await ops.linearBackward(x, w, dy);
-  const some = await ops.linearBackward(x, w, dy, { needDw: false, needDb: false });
-  t.deepEqual(Object.keys(await runOp('linear_backward', { x, w, dy }, { need_dx: false, need_db: false })), ['dw']);
+  const some = await ops.linearBackward(x, w, dy, { dw: false, db: false });
+  t.deepEqual(Object.keys(await runOp('linear_backward', { x, w, dy }, { dx: false, db: false })), ['dw']);
   t.is(some.dw, undefined);
   t.is(some.db, undefined);
   t.deepEqual(some.dx.data, all.dx.data);
-  const only = await ops.linearBackward(x, w, dy, { needDx: false, needDw: false });
+  const only = await ops.linearBackward(x, w, dy, { dx: false, dw: false });
   t.deepEqual(only.db.data, all.db.data);
 
   const a = randn([2, 3, 4], 4);
   const b = randn([2, 4, 5], 5);
   const dc = randn([2, 3, 5], 6);
   const both = await ops.matmulBackward(a, b, dc);
-  const da = await ops.matmulBackward(a, b, dc, { needDb: false });
+  const da = await ops.matmulBackward(a, b, dc, { db: false });
   t.is(da.db, undefined);
   t.deepEqual(da.da.data, both.da.data);
-  t.deepEqual(Object.keys(await runOp('matmul_backward', { a, b, dc }, { need_da: false })), ['db']);
+  t.deepEqual(Object.keys(await runOp('matmul_backward', { a, b, dc }, { da: false })), ['db']);
 });
 
 test('linear gradients of x, w and b pass a finite-difference check', async (t) => {
@@ -260,7 +260,7 @@ test('linear and matmul ops reject bad arguments with typed errors', (t) => {
   t.throws(() => runOp('linear_backward', { x, w, dy: randn([4, 6], 1) }), { instanceOf: RangeError, message: /inputs\.dy\.shape\[1\] must be 5/ });
   t.throws(() => runOp('linear_backward', { x, w, dy: randn([3, 5], 1) }), { instanceOf: RangeError, message: /inputs\.dy\.shape\[0\] must be 4/ });
   t.throws(() => runOp('linear_backward', { x, dy }), { instanceOf: TypeError, message: /inputs\.w is required/ });
-  t.throws(() => runOp('linear_backward', { x, w, dy }, { need_dx: 2 }), { instanceOf: TypeError, message: /attrs\.need_dx must be a boolean/ });
+  t.throws(() => runOp('linear_backward', { x, w, dy }, { dx: 2 }), { instanceOf: TypeError, message: /attrs\.dx must be a boolean/ });
 
   const a = randn([2, 3, 4], 4);
   const b = randn([2, 4, 5], 5);
