@@ -3,4 +3,5 @@ export * from './tensor.js';
 export { addon } from './native.js';
 export * from './data/index.js';
 export * from './models/index.js';
+export * from './train/index.js';
 export { Random } from './util/random.js';

@@ -2,10 +2,10 @@
 // value range — as text for people or JSON for scripts, and optionally a picture of it.
 
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { describeNifti, type NiftiDescription } from '../data/describe.js';
 import { encodePng } from '../data/png.js';
 import { midSlicePreview } from '../data/preview.js';
+import { parseCommandLine } from './args.js';
 import { UsageError } from './errors.js';
 
 export const INSPECT_USAGE = `inspect FILE [--json] [--png OUT]
@@ -16,15 +16,8 @@ export const INSPECT_USAGE = `inspect FILE [--json] [--png OUT]
 export type InspectReport = NiftiDescription & { png?: string };
 
 function parse(args: string[]): { file: string; json: boolean; png?: string } {
-  let parsed;
-  try {
-    const options = { json: { type: 'boolean' }, png: { type: 'string' } } as const;
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    // Node's parseArgs messages run on with advice about '--'; their first sentence says it all.
-    const first = (e as Error).message.split('. ')[0];
-    throw new UsageError(`${first}; usage: amae ${INSPECT_USAGE}`);
-  }
+  const options = { json: { type: 'boolean' }, png: { type: 'string' } } as const;
+  const parsed = parseCommandLine(args, options, INSPECT_USAGE, true);
   if (parsed.positionals.length !== 1) {
     throw new UsageError(`expected one FILE, got ${parsed.positionals.length}; usage: amae ${INSPECT_USAGE}`);
   }

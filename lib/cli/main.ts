@@ -1,15 +1,25 @@
 // `amae <command> [args]`: dispatches to one module per command. Exit codes: 0 success, 2 bad
 // input or usage (one line on stderr), 1 anything unexpected (with its stack, as it is a bug).
 
+import { DatasetError } from '../data/dataset.js';
 import { NiftiError } from '../data/nifti-header.js';
+import { CaseError } from '../data/subject.js';
+import { CheckpointError } from '../models/safetensors.js';
+import { TrainingError } from '../train/errors.js';
 import { UsageError } from './errors.js';
 import { inspect, INSPECT_USAGE } from './inspect.js';
+import { pretrain, PRETRAIN_USAGE } from './pretrain.js';
 import { synth, SYNTH_USAGE } from './synth.js';
 
 const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; usage: string }> = {
   inspect: { run: inspect, usage: INSPECT_USAGE },
   synth: { run: synth, usage: SYNTH_USAGE },
+  pretrain: { run: pretrain, usage: PRETRAIN_USAGE },
 };
+
+// What the user gave that cannot be used — the command line, a data set, a file, a run's options
+// — as opposed to a bug.
+const INPUT_ERRORS = [UsageError, NiftiError, DatasetError, CaseError, CheckpointError, TrainingError];
 
 const USAGE = `usage: amae <command> [options]
 
@@ -39,8 +49,8 @@ export async function main(argv: string[]): Promise<number> {
     await command.run(args);
     return 0;
   } catch (e) {
-    if (e instanceof UsageError || e instanceof NiftiError) {
-      process.stderr.write(`amae ${name}: ${e.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    if (INPUT_ERRORS.some((type) => e instanceof type)) {
+      process.stderr.write(`amae ${name}: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}\n`);
       return 2;
     }
     process.stderr.write(`amae ${name}: unexpected error\n${(e as Error)?.stack ?? String(e)}\n`);

@@ -2,8 +2,8 @@
 // data set (lib/data/synth.ts), amae's built-in default that needs no download.
 
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { writeSynthDataset, type SynthOptions } from '../data/synth.js';
+import { integer, parseCommandLine } from './args.js';
 import { UsageError } from './errors.js';
 
 export const SYNTH_USAGE = `synth --out DIR [--subjects N] [--labeled M] [--size S] [--seed K]
@@ -17,29 +17,15 @@ interface SynthArgs extends SynthOptions {
   out: string;
 }
 
-/** A whole number from min to max, or a usage error naming the option. */
-function integer(name: string, text: string, min: number, max: number): number {
-  const value = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(value >= min && value <= max)) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got '${text}'`);
-  return value;
-}
-
 function parse(args: string[]): SynthArgs {
-  let parsed;
-  try {
-    const options = {
-      out: { type: 'string' },
-      subjects: { type: 'string' },
-      labeled: { type: 'string' },
-      size: { type: 'string' },
-      seed: { type: 'string' },
-    } as const;
-    parsed = parseArgs({ args, options, allowPositionals: false, strict: true });
-  } catch (e) {
-    // Node's parseArgs messages run on with advice about '--'; their first sentence says it all.
-    const first = (e as Error).message.split('. ')[0];
-    throw new UsageError(`${first}; usage: amae ${SYNTH_USAGE}`);
-  }
+  const options = {
+    out: { type: 'string' },
+    subjects: { type: 'string' },
+    labeled: { type: 'string' },
+    size: { type: 'string' },
+    seed: { type: 'string' },
+  } as const;
+  const parsed = parseCommandLine(args, options, SYNTH_USAGE);
   const v = parsed.values;
   if (v.out === undefined || v.out === '') throw new UsageError(`--out DIR is required; usage: amae ${SYNTH_USAGE}`);
   const subjects = integer('subjects', v.subjects ?? '20', 1, 100000);

@@ -1,0 +1,4 @@
+// The training layer's public API.
+export { TrainingError } from './errors.js';
+export { PRETRAIN_FILES, pretrain, type PretrainMetrics, type PretrainOptions, type PretrainProgress, type PretrainSummary } from './pretrain.js';
+export { lrAt, type Schedule } from './schedule.js';

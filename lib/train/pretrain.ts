@@ -1,0 +1,415 @@
+// The pre-training run (spec §4): AMAE on every non-test case of a data set — training,
+// validation and unlabelled alike, each with every contrast it has — for a number of epochs of
+// seeded, augmented crops, AdamW under a warm-up + cosine schedule. It logs every step to
+// metrics.jsonl, checkpoints so that a killed run resumes to the very same numbers, and ends with
+// the weights (amae.safetensors) and the paper's Figure 2 (recon.png).
+//
+// Exact resume needs no saved generator state: every random draw is a function of the seed and
+// a place in the run — the model's initialisation of (seed), an epoch's order and its samples of
+// (seed, epoch, position) in the loader, a step's masks of (seed, 'mask', step) — so the seed and
+// the step in last.json are the RNG state that spec §6 asks a run to keep beside its weights.
+
+import { createHash } from 'node:crypto';
+import { access, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { centredCropStart, extractCrop } from '../data/augment.js';
+import { openDataset, type Dataset } from '../data/dataset.js';
+import { createLoader } from '../data/loader.js';
+import { encodePng } from '../data/png.js';
+import { prepareSubject, type PreprocessOptions } from '../data/preprocess.js';
+import { loadSubject, type SubjectSpec } from '../data/subject.js';
+import type { Shape3 } from '../data/volume.js';
+import { reconstructionFigure } from '../eval/figures.js';
+import { Amae, createAmae, resolveConfig, type AmaeConfig, type AmaePreset, type ResolvedAmaeConfig } from '../models/amae.js';
+import { addon } from '../native.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { Random } from '../util/random.js';
+import { TrainingError } from './errors.js';
+import { lrAt } from './schedule.js';
+
+export interface PretrainOptions {
+  /** A data set (a dataset.json, its folder, an ISLES'22 BIDS folder) or one already opened. */
+  data: string | Dataset;
+  /** A preset name (spec §7) or a full configuration. */
+  model: AmaePreset | AmaeConfig;
+  /** The folder the run writes: metrics.jsonl, checkpoints, last.json, amae.safetensors, recon.png. */
+  out: string;
+  /** Default 500 (the paper's). */
+  epochs?: number;
+  /** Subjects per step; default 4 (the paper's). */
+  batchSize?: number;
+  /** Peak learning rate; default the paper's 1e-5 at batch 4, scaled linearly with the batch
+   * (MAE's rule). Runs of a few epochs on a small model want far more, e.g. 1e-3. */
+  lr?: number;
+  /** Epochs of linear warm-up; default 5 % of the epochs (MAE's 40 of 800), rounded down. */
+  warmupEpochs?: number;
+  /** Where the cosine ends; default 0. */
+  minLr?: number;
+  /** Mask ratio r; default 0.7. */
+  maskRatio?: number;
+  /** Seeds the initialisation, the data order, the augmentation and the masks; default 0. */
+  seed?: number;
+  /** Default 'cpu'. */
+  device?: 'cpu' | 'cuda';
+  /** Continue the run in `out` from its last checkpoint; every option that decides the run's
+   * numbers must be as it was. */
+  resume?: boolean;
+  /** Checkpoint every this many epochs (and always after the last); default 1. */
+  checkpointEvery?: number;
+  /** Clip the global gradient norm to this; default 0, no clipping (neither MAE nor the paper clips). */
+  maxGradNorm?: number;
+  /** Loader worker threads (default: the loader's, one per core up to 8). */
+  workers?: number;
+  /**
+   * Preprocessing (spec §5). Default spacing: null, each subject keeps its reference contrast's
+   * voxel size. The synthetic data (`amae synth`) holds a whole head in 32–64 voxels of 3–8 mm,
+   * the field of view the tiny and demo models are sized for; resampled to 1 mm it would be 200+
+   * voxels a side, of which a model crop sees a sliver. For real scans pass a spacing (e.g. 1.5).
+   * The patch size and the model's size as the smallest shape are always the model's.
+   */
+  preprocess?: Pick<PreprocessOptions, 'spacing' | 'clip' | 'maxShape'>;
+  /** Called after every step. */
+  onProgress?: (progress: PretrainProgress) => void;
+}
+
+export interface PretrainProgress {
+  /** Steps done, of totalSteps. */
+  step: number;
+  totalSteps: number;
+  /** The 0-based epoch of the step, of `epochs`. */
+  epoch: number;
+  epochs: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  samplesPerS: number;
+}
+
+/** One line of metrics.jsonl. */
+export interface PretrainMetrics {
+  /** Steps done after this one (1-based): the step count a checkpoint records. */
+  step: number;
+  /** 0-based. */
+  epoch: number;
+  loss: number;
+  lr: number;
+  /** The global gradient norm before clipping. */
+  grad_norm: number;
+  /** Subjects per second of wall time since the previous step ended (data loading included). */
+  samples_per_s: number;
+  /** False when the loss or a gradient was not finite and the step was skipped. */
+  updated: boolean;
+}
+
+export interface PretrainSummary {
+  /** Steps done, all sessions of the run together. */
+  steps: number;
+  epochs: number;
+  /** The last step's loss. */
+  finalLoss: number;
+  /** The step the run was resumed from; absent for a fresh run. */
+  resumedFrom?: number;
+  files: { weights: string; metrics: string; checkpoint: string; figure: string };
+}
+
+/** Everything that decides the run's numbers: recorded in last.json, compared on resume. */
+interface RunRecord {
+  config: ResolvedAmaeConfig;
+  data: { name: string; cases: number; digest: string };
+  preprocess: PreprocessOptions;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  warmupEpochs: number;
+  minLr: number;
+  maskRatio: number;
+  maxGradNorm: number;
+  seed: number;
+}
+
+/** last.json: the newest consistent checkpoint. */
+interface LastCheckpoint extends RunRecord {
+  step: number;
+  /** Epochs done. */
+  epoch: number;
+  /** File names in the run's folder. */
+  weights: string;
+  optimizer: string;
+}
+
+export const PRETRAIN_FILES = { weights: 'amae.safetensors', metrics: 'metrics.jsonl', checkpoint: 'last.json', figure: 'recon.png' } as const;
+
+// Names the run writes and may leave behind when killed: checkpoints (any step) and the temporary
+// files of atomic writes. Older ones are removed once a newer checkpoint is in place.
+const STALE = /^(checkpoint-\d+(\.optim)?\.safetensors|(last\.json|amae\.safetensors|recon\.png|metrics\.jsonl)\.partial-)/;
+
+// spec §4's training-time augmentation without the lesion-centred crops, which are for fine-tuning.
+const AUGMENT = { crops: 'random', flips: true, intensity: true } as const;
+
+export async function pretrain(options: PretrainOptions): Promise<PretrainSummary> {
+  checkDevice(options.device ?? 'cpu');
+  const dataset = typeof options.data === 'string' ? await openDataset(options.data) : options.data;
+  // Test cases are held out of everything that learns, pre-training included.
+  const cases = [...dataset.training, ...dataset.validation, ...dataset.unlabeled];
+  if (cases.length === 0) throw new TrainingError(`${dataset.source}: no training, validation or unlabeled case to pre-train on`);
+  const { run, checkpointEvery } = settings(options, dataset, cases);
+  const { out } = options;
+  const file = (name: string) => path.join(out, name);
+
+  const batchesPerEpoch = Math.ceil(cases.length / run.batchSize);
+  const totalSteps = run.epochs * batchesPerEpoch;
+  const schedule = { lr: run.lr, minLr: run.minLr, warmupSteps: run.warmupEpochs * batchesPerEpoch, totalSteps };
+
+  let model: Amae;
+  let step = 0;
+  let epoch = 0;
+  let finalLoss = NaN;
+  let resumedFrom: number | undefined;
+  if (options.resume) {
+    const last = await readLast(file(PRETRAIN_FILES.checkpoint));
+    checkSameRun(out, last, run);
+    model = await Amae.load(file(last.weights));
+    await model.loadOptimizer(file(last.optimizer));
+    ({ step, epoch } = last);
+    resumedFrom = step;
+    finalLoss = await truncateMetrics(file(PRETRAIN_FILES.metrics), step);
+  } else {
+    if (await exists(file(PRETRAIN_FILES.checkpoint))) {
+      throw new TrainingError(`${out} already holds a run (${PRETRAIN_FILES.checkpoint}): resume it, or choose another folder`);
+    }
+    await mkdir(out, { recursive: true });
+    model = createAmae(run.config, { seed: run.seed });
+    await writeFileAtomic(file(PRETRAIN_FILES.metrics), new Uint8Array(0));
+  }
+
+  const checkpoint = async () => {
+    const weights = `checkpoint-${step}.safetensors`;
+    const optimizer = `checkpoint-${step}.optim.safetensors`;
+    await model.save(file(weights));
+    await model.saveOptimizer(file(optimizer));
+    const last: LastCheckpoint = { step, epoch, weights, optimizer, ...run };
+    // The pointer goes last and atomically: until it is in place the previous checkpoint, whose
+    // files are still there, is the run's.
+    await writeFileAtomic(file(PRETRAIN_FILES.checkpoint), new TextEncoder().encode(`${JSON.stringify(last, null, 2)}\n`));
+    await removeStale(out, [weights, optimizer]);
+  };
+
+  if (epoch < run.epochs) {
+    // Picks up at the epoch after the checkpoint with the batches an uninterrupted run would get.
+    const loader = createLoader(cases, {
+      roi: [...run.config.size],
+      batchSize: run.batchSize,
+      shuffle: true,
+      seed: run.seed,
+      epochs: run.epochs,
+      startEpoch: epoch,
+      augment: AUGMENT,
+      preprocess: run.preprocess,
+      load: { where: dataset.source },
+      workers: options.workers,
+    });
+    const metrics = await open(file(PRETRAIN_FILES.metrics), 'a');
+    try {
+      let before = performance.now();
+      for await (const batch of loader) {
+        const lr = lrAt(step, schedule);
+        // A stream per step, not one running through the run: a resumed run draws the masks the
+        // uninterrupted one would have without any generator state to restore.
+        const packed = model.pack(batch.subjects, { maskRatio: run.maskRatio, random: new Random(run.seed, 'mask', step) });
+        // AdamW with spec §4's β and weight decay (the native defaults); the parameters exempt from
+        // decay (biases, norms, embeddings, mask token) are flagged by the model itself.
+        const result = await model.trainStep(packed, { lr, maxGradNorm: run.maxGradNorm });
+        step++;
+        const now = performance.now();
+        const samplesPerS = batch.subjects.length / ((now - before) / 1000);
+        before = now;
+        const line: PretrainMetrics = {
+          step,
+          epoch: batch.epoch,
+          loss: result.loss,
+          lr,
+          grad_norm: result.gradNorm,
+          samples_per_s: Math.round(samplesPerS * 1000) / 1000,
+          updated: result.updated,
+        };
+        await metrics.write(`${JSON.stringify(line)}\n`);
+        finalLoss = result.loss;
+        options.onProgress?.({ step, totalSteps, epoch: batch.epoch, epochs: run.epochs, loss: result.loss, lr, gradNorm: result.gradNorm, samplesPerS });
+        if (batch.index === batchesPerEpoch - 1) {
+          epoch = batch.epoch + 1;
+          if (epoch % checkpointEvery === 0 || epoch === run.epochs) {
+            // The log up to the checkpoint reaches the disk before the checkpoint does.
+            await metrics.sync();
+            await checkpoint();
+          }
+        }
+      }
+    } finally {
+      await metrics.close();
+    }
+  }
+
+  await model.save(file(PRETRAIN_FILES.weights));
+  await writeFigure(model, dataset, run, file(PRETRAIN_FILES.figure));
+  return {
+    steps: step,
+    epochs: run.epochs,
+    finalLoss,
+    ...(resumedFrom !== undefined && { resumedFrom }),
+    files: {
+      weights: file(PRETRAIN_FILES.weights),
+      metrics: file(PRETRAIN_FILES.metrics),
+      checkpoint: file(PRETRAIN_FILES.checkpoint),
+      figure: file(PRETRAIN_FILES.figure),
+    },
+  };
+}
+
+function checkDevice(device: string): void {
+  if (device === 'cpu') return;
+  if (device !== 'cuda') throw new TrainingError(`device '${device}' must be 'cpu' or 'cuda'`);
+  if (!addon.build.cuda) throw new TrainingError(`device 'cuda': this build of amae has no CUDA backend (rebuild with CUDA, or use device 'cpu')`);
+  // A CUDA build compiles the ops' GPU kernels, but the AMAE model has no way yet to place its
+  // tensors on the GPU: running on the CPU instead would be a silent surprise.
+  throw new TrainingError(`device 'cuda': the AMAE model cannot be placed on the GPU yet (use device 'cpu')`);
+}
+
+/** The run's settings with their defaults, checked; how often to checkpoint is apart from the
+ * record, as it decides no number. */
+function settings(o: PretrainOptions, dataset: Dataset, cases: SubjectSpec[]): { run: RunRecord; checkpointEvery: number } {
+  const integer = (name: string, value: number, min: number) => {
+    if (!(Number.isSafeInteger(value) && value >= min)) throw new TrainingError(`${name} ${value} must be an integer ≥ ${min}`);
+    return value;
+  };
+  const real = (name: string, value: number, ok: (v: number) => boolean, what: string) => {
+    if (!(typeof value === 'number' && ok(value))) throw new TrainingError(`${name} ${value} must be ${what}`);
+    return value;
+  };
+  let config: ResolvedAmaeConfig;
+  try {
+    config = resolveConfig(o.model);
+  } catch (e) {
+    throw new TrainingError((e as Error).message);
+  }
+  const epochs = integer('epochs', o.epochs ?? 500, 1);
+  const batchSize = integer('batchSize', o.batchSize ?? 4, 1);
+  const lr = real('lr', o.lr ?? (1e-5 * batchSize) / 4, (v) => v > 0 && Number.isFinite(v), 'a positive number');
+  const warmupEpochs = integer('warmupEpochs', o.warmupEpochs ?? Math.floor(epochs / 20), 0);
+  if (warmupEpochs > epochs) throw new TrainingError(`warmupEpochs ${warmupEpochs} exceeds epochs ${epochs}`);
+  const minLr = real('minLr', o.minLr ?? 0, (v) => v >= 0 && v <= lr, `from 0 to lr (${lr})`);
+  const maskRatio = real('maskRatio', o.maskRatio ?? 0.7, (v) => v > 0 && v < 1, 'above 0 and below 1 (r = 0 masks nothing and has no loss)');
+  const maxGradNorm = real('maxGradNorm', o.maxGradNorm ?? 0, (v) => v >= 0 && Number.isFinite(v), '≥ 0 (0: no clipping)');
+  const seed = integer('seed', o.seed ?? 0, 0);
+  const checkpointEvery = integer('checkpointEvery', o.checkpointEvery ?? 1, 1);
+  if (o.workers !== undefined) integer('workers', o.workers, 1);
+  const { spacing = null, clip, maxShape } = o.preprocess ?? {};
+  // Checked here: in the loader's workers a bad spacing would fail subject by subject.
+  const spacings = spacing === null ? [] : typeof spacing === 'number' ? [spacing] : spacing;
+  if (!spacings.every((v) => v > 0 && Number.isFinite(v))) throw new TrainingError(`preprocess.spacing ${JSON.stringify(spacing)} must be positive (mm) or null`);
+  const preprocess: PreprocessOptions = { spacing, ...(clip && { clip }), ...(maxShape && { maxShape }), patchSize: config.patch, minShape: [...config.size] };
+  // Which cases with which contrasts, not where the files are: a data set moved elsewhere is the
+  // same data.
+  const digest = createHash('sha256')
+    .update(JSON.stringify(cases.map((c) => [c.id, Object.keys(c.images)])))
+    .digest('hex')
+    .slice(0, 16);
+  const data = { name: dataset.name, cases: cases.length, digest };
+  return { run: { config, data, preprocess, epochs, batchSize, lr, warmupEpochs, minLr, maskRatio, maxGradNorm, seed }, checkpointEvery };
+}
+
+async function readLast(file: string): Promise<LastCheckpoint> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new TrainingError(`nothing to resume: ${file} does not exist (start the run without resume)`);
+    throw e;
+  }
+  try {
+    return JSON.parse(text) as LastCheckpoint;
+  } catch (e) {
+    throw new TrainingError(`${file} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Refuses a resume whose settings would not continue the checkpoint's run, naming the first
+ * setting that differs. */
+function checkSameRun(out: string, last: LastCheckpoint, run: RunRecord): void {
+  const diff = (a: unknown, b: unknown, at: string): string | null => {
+    if (isRecord(a) && isRecord(b)) {
+      for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+        const d = diff(a[key], b[key], `${at}.${key}`);
+        if (d) return d;
+      }
+      return null;
+    }
+    return JSON.stringify(a) === JSON.stringify(b) ? null : `${at} is ${JSON.stringify(b)} here but ${JSON.stringify(a)} in the checkpoint`;
+  };
+  for (const key of Object.keys(run) as (keyof RunRecord)[]) {
+    const d = diff(last[key], run[key], key);
+    if (d) throw new TrainingError(`cannot resume the run in ${out}: ${d}; resume with the run's own options, or start a new run in another folder`);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Cuts metrics.jsonl back to the steps the checkpoint holds (a killed run may have logged steps
+ * after it, which the resumed run logs again) and returns the last kept loss. A line cut short by
+ * the kill ends the log.
+ */
+async function truncateMetrics(file: string, step: number): Promise<number> {
+  const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return '';
+    throw e;
+  });
+  const kept: string[] = [];
+  let loss = NaN;
+  for (const line of text.split('\n')) {
+    let record: PretrainMetrics;
+    try {
+      record = JSON.parse(line);
+    } catch {
+      break;
+    }
+    if (record.step > step) break;
+    kept.push(line);
+    loss = record.loss;
+  }
+  await writeFileAtomic(file, new TextEncoder().encode(kept.map((l) => `${l}\n`).join('')));
+  return loss;
+}
+
+async function removeStale(dir: string, keep: string[]): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (STALE.test(name) && !keep.includes(name)) await rm(path.join(dir, name), { force: true });
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return false;
+      throw e;
+    },
+  );
+}
+
+/**
+ * The paper's Figure 2 for one subject — the first validation case, else the first training one
+ * (else the first unlabelled): its model-size crop around the centre of the prepared (head-
+ * cropped) volume, masked with the run's ratio and seed, every contrast a column.
+ */
+async function writeFigure(model: Amae, dataset: Dataset, run: RunRecord, file: string): Promise<void> {
+  const spec = dataset.validation[0] ?? dataset.training[0] ?? dataset.unlabeled[0];
+  const prepared = prepareSubject(await loadSubject(spec, { where: dataset.source }), run.preprocess);
+  const size: Shape3 = [...run.config.size];
+  const start = centredCropStart(prepared.shape, size, prepared.shape.map((n) => Math.floor(n / 2)) as Shape3);
+  const contrasts = prepared.contrasts.map((c) => ({ id: c.id, data: extractCrop(c.data, prepared.shape, start, size, [false, false, false]) }));
+  const columns = await model.reconstruct({ contrasts }, { maskRatio: run.maskRatio, seed: run.seed });
+  const image = reconstructionFigure(columns, size, run.config.patch);
+  await writeFileAtomic(file, encodePng(image.pixels, image.width, image.height));
+}
