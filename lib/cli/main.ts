@@ -6,6 +6,7 @@ import { NiftiError } from '../data/nifti-header.js';
 import { CaseError } from '../data/subject.js';
 import { CheckpointError } from '../models/safetensors.js';
 import { TrainingError } from '../train/errors.js';
+import { demo, DEMO_USAGE } from './demo.js';
 import { UsageError } from './errors.js';
 import { inspect, INSPECT_USAGE } from './inspect.js';
 import { pretrain, PRETRAIN_USAGE } from './pretrain.js';
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; usage: 
   inspect: { run: inspect, usage: INSPECT_USAGE },
   synth: { run: synth, usage: SYNTH_USAGE },
   pretrain: { run: pretrain, usage: PRETRAIN_USAGE },
+  demo: { run: demo, usage: DEMO_USAGE },
 };
 
 // What the user gave that cannot be used — the command line, a data set, a file, a run's options
