@@ -1,6 +1,6 @@
 // `npm run test:pack`: the package as a user gets it. Makes the prebuild, packs the tarball,
 // installs it into an empty folder with --ignore-scripts (nothing may compile there), and checks
-// that `import('amae')` loads the prebuilt addon and runs an op.
+// that `import('amae')` loads the prebuilt addon and runs an op, and that the `amae` command runs.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,7 +30,11 @@ try {
     if (Math.abs(y.data[0] - 0.8413447) > 1e-6) throw new Error('wrong GELU from the prebuild: ' + y.data[0]);
     console.log('import("amae") works from ' + ${JSON.stringify(prebuild)} + ' (' + amae.addon.opList().length + ' ops)');`;
   process.stdout.write(run(process.execPath, ['--input-type=module', '-e', check], app));
-  console.log('1 passed, 0 failed');
+  // The `amae` command as an installed package has it: the compiled CLI from dist/.
+  const help = run('npx', ['--no-install', 'amae', '--help'], app);
+  if (!/usage: amae <command>/.test(help)) throw new Error(`npx amae --help printed: ${help}`);
+  console.log('npx amae --help works from the installed package');
+  console.log('2 passed, 0 failed');
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }
