@@ -7,6 +7,7 @@
 #include "../core/threads.h"
 #include "gemm.h"
 #include "reduce.h"
+#include "vmath.h"
 
 namespace amae::cpu {
 
@@ -101,7 +102,7 @@ void attention_forward(const Tensor& qkv, const Tensor& offsets, const Tensor& o
         float* p = P + r * L;
         // Softmax shifted by the row maximum so exp never overflows.
         const float m = *std::max_element(p, p + L);
-        for (int64_t j = 0; j < L; ++j) p[j] = std::exp(p[j] - m);
+        for (int64_t j = 0; j < L; ++j) p[j] = vexp(p[j] - m);
         const float sum = lane_sum(L, [&](int64_t j) { return p[j]; });
         const float inv = 1.0f / sum;
         for (int64_t j = 0; j < L; ++j) p[j] *= inv;
@@ -154,7 +155,7 @@ void attention_backward(const Tensor& qkv, const Tensor& offsets, const Tensor& 
         for (int64_t r = 0; r < tq; ++r) {
           float* p = P + r * L;
           const float l = LSE[h * g.T + a + q0 + r];
-          for (int64_t j = 0; j < L; ++j) p[j] = std::exp(p[j] - l);
+          for (int64_t j = 0; j < L; ++j) p[j] = vexp(p[j] - l);
           // Σ_j P_ij dP_ij = dO_i · O_i (as O_i = Σ_j P_ij V_j): the softmax Jacobian's
           // correction term from d values instead of L.
           D[r] = lane_sum(g.d, [&](int64_t c) { return dO[r * g.E + c] * Ot[r * g.E + c]; });
