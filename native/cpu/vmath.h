@@ -7,7 +7,7 @@
 
 namespace amae::cpu {
 
-// e^x to about 2 ulp for x in [-87.3, 88.7] (clamped outside: e^-87.3 is already negligible next
+// e^x within 4e-7 relative (a few ulp) for x in [-87.3, 88.7] (clamped outside: e^-87.3 is already negligible next
 // to the 1 a softmax row's maximum contributes). Range reduction x = n·ln2 + r with ln2 split in
 // two (Cody–Waite), then a degree-6 minimax polynomial for e^r on [-ln2/2, ln2/2], scaled by 2^n
 // built in the exponent bits.

@@ -4,3 +4,5 @@ cppCheck('arena: aligned, reused after reset, no growth on a repeated step; para
   'native/core/arena.cpp',
   'native/core/threads.cpp',
 ]);
+
+cppCheck('vexp (the vectorised softmax exp) matches libm over its range', 'test/native/cpp/vmath.cpp', []);
