@@ -4,7 +4,7 @@
 // voxels take, and that is checked against a cap and against what the file can possibly hold,
 // so a corrupt or hostile header fails fast instead of exhausting memory.
 
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { promisify } from 'node:util';
 import { constants as zc, createGunzip, gunzipSync, gzip as gzipCb } from 'node:zlib';
@@ -20,6 +20,7 @@ import {
   type NiftiHeader,
 } from './nifti-header.js';
 import { makeVolume, type Affine, type Volume } from './volume.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 /** Upper bound on the voxel bytes of one file, raw or as float32: far above any MRI volume (a
  * 512³ float64 is 1 GiB) and far below what would take a machine down. */
@@ -321,12 +322,9 @@ export async function writeNifti(file: string, volume: Volume, options: WriteOpt
   plain.set(body, header.length);
   const bytes = /\.gz$/i.test(file) ? await gzipAsync(plain, { level: GZIP_LEVEL }) : plain;
 
-  const partial = `${file}.partial-${process.pid}`;
   try {
-    await writeFile(partial, bytes);
-    await rename(partial, file);
+    await writeFileAtomic(file, bytes);
   } catch (e) {
-    await rm(partial, { force: true });
     throw new NiftiError(file, `cannot write (${(e as Error).message})`);
   }
 }
