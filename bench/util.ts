@@ -21,8 +21,13 @@ export async function timeit(fn: () => Promise<unknown>, { minSeconds = 1, minRu
 /** Debian's python3 (python3-torch installs for it, not for a pyenv python on PATH). */
 export const systemPython = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
+/** Whether systemPython imports every module named (anchors and cross-checks skip otherwise). */
+export function pythonHas(...modules: string[]): boolean {
+  return spawnSync(systemPython, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' }).status === 0;
+}
+
 export function hasTorch(): boolean {
-  return spawnSync(systemPython, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  return pythonHas('torch');
 }
 
 /** Runs a Python anchor script that prints one JSON object per line; returns the objects. */

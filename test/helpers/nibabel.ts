@@ -2,13 +2,9 @@
 // Tests that need it skip, saying why, where it is missing.
 import { spawnSync } from 'node:child_process';
 import test, { type ExecutionContext } from 'ava';
+import { pythonHas, systemPython as PYTHON } from '../../bench/util.js';
 
-const PYTHON = '/usr/bin/python3';
-
-/** Whether /usr/bin/python3 can import every module named. */
-export function pythonHas(...modules: string[]): boolean {
-  return spawnSync(PYTHON, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' }).status === 0;
-}
+export { pythonHas };
 
 export const hasNibabel: boolean = pythonHas('nibabel', 'numpy');
 

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { pythonHas, systemPython } from '../../bench/util.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,11 +64,11 @@ test('corrupt files give errors naming the file and the tensor', async (t) => {
   await t.throwsAsync(readSafetensors(path.join(dir, 'missing.st')), { message: /missing\.st: cannot read/ });
 });
 
-const torchOk = spawnSync('/usr/bin/python3', ['-c', 'import safetensors'], { stdio: 'ignore' }).status === 0;
-(torchOk ? test : test.skip)('files read back with the reference python safetensors package', async (t) => {
+const haveSafetensors = pythonHas('safetensors', 'numpy');
+(haveSafetensors ? test : test.skip)('files read back with the reference python safetensors package', async (t) => {
   const file = path.join(tmp(), 'p.safetensors');
   await writeSafetensors(file, [['x', { data: Float32Array.from([1, 2, 3, 4]), shape: [2, 2] }]], { kind: 'amae' });
-  const out = execFileSync('/usr/bin/python3', ['-c', `from safetensors.numpy import load_file\nimport sys\nd=load_file(sys.argv[1])\nprint(d['x'].tolist())`, file], { encoding: 'utf8' });
+  const out = execFileSync(systemPython, ['-c', `from safetensors.numpy import load_file\nimport sys\nd=load_file(sys.argv[1])\nprint(d['x'].tolist())`, file], { encoding: 'utf8' });
   t.is(out.trim(), '[[1.0, 2.0], [3.0, 4.0]]');
 });
-if (!torchOk) console.log('safetensors.test: python3 safetensors package not installed; the cross-check is skipped');
+if (!haveSafetensors) console.log('safetensors.test: python3 safetensors package not installed; the cross-check is skipped');
