@@ -14,7 +14,7 @@ namespace {
 
 size_t bytes_of(const Tensor& t) { return static_cast<size_t>(t.numel()) * dtype_size(t.dtype); }
 
-[[noreturn]] void no_cuda() { throw std::runtime_error("this build of amae has no CUDA backend (build with AMAE_CUDA=1)"); }
+[[noreturn]] [[maybe_unused]] void no_cuda() { throw std::runtime_error("this build of amae has no CUDA backend (build with AMAE_CUDA=1)"); }
 
 }  // namespace
 

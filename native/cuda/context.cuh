@@ -68,7 +68,8 @@ inline unsigned blocks_for(int64_t n, int threads = kThreads) {
 #define AMAE_CUDA_FOR(i, n) \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
 
-__device__ __forceinline__ float warp_sum(float v) {
+template <class T>
+__device__ __forceinline__ T warp_sum(T v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
@@ -76,16 +77,18 @@ __device__ __forceinline__ float warp_max(float v) {
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
-// Sum over the block (blockDim.x a multiple of 32, ≤ 1024); every thread gets the total. The
-// order is fixed by the block shape, so results are reproducible run to run.
-__device__ __forceinline__ float block_sum(float v) {
-  __shared__ float partial[32];
+// Sum over the block (blockDim.x a multiple of 32, ≤ 1024) in T (float, or double where a
+// reduction must not lose digits); every thread gets the total. The order is fixed by the block
+// shape, so results are reproducible run to run.
+template <class T>
+__device__ __forceinline__ T block_sum(T v) {
+  __shared__ T partial[32];
   v = warp_sum(v);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   __syncthreads();  // partial may still be read by a previous call
   if (lane == 0) partial[warp] = v;
   __syncthreads();
-  v = lane < (blockDim.x >> 5) ? partial[lane] : 0.0f;
+  v = lane < int(blockDim.x >> 5) ? partial[lane] : T(0);
   return warp_sum(v);
 }
 

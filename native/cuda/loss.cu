@@ -13,20 +13,6 @@ namespace {
 constexpr int kLossThreads = 256;
 constexpr int64_t kChunk = 16 * kLossThreads;  // values per partial sum
 
-// Sum over the block in double (blockDim.x a multiple of 32); every thread gets the total. The
-// order is fixed by the block shape.
-__device__ double block_sum_double(double v) {
-  __shared__ double partial[32];
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();  // partial may still be read by a previous call
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  v = lane < int(blockDim.x >> 5) ? partial[lane] : 0.0;
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 // σ(x) and σ'(x) from e = exp(−|x|): never overflows, and σ' stays accurate where σ(x) rounds
 // to 1 (p·(1 − p) would give 0 there).
 __device__ __forceinline__ void sigmoid(float x, float& p, float& dp) {
@@ -64,9 +50,9 @@ __global__ void dice_partials_kernel(const float* x, const float* g, double* par
       ps += p;
       gs += g[i];
     }
-    pg = block_sum_double(pg);
-    ps = block_sum_double(ps);
-    gs = block_sum_double(gs);
+    pg = block_sum<double>(pg);
+    ps = block_sum<double>(ps);
+    gs = block_sum<double>(gs);
     if (threadIdx.x == 0) {
       part[3 * b] = pg;
       part[3 * b + 1] = ps;
@@ -98,7 +84,7 @@ __global__ void dice_loss_total_kernel(const double* sums, int64_t rows, float* 
     const double I = sums[3 * r], P = sums[3 * r + 1], G = sums[3 * r + 2];
     total += 1.0 - (2.0 * I + kDiceSmooth) / (P + G + kDiceSmooth);
   }
-  total = block_sum_double(total);
+  total = block_sum<double>(total);
   if (threadIdx.x == 0) loss[0] = static_cast<float>(total / double(rows));
 }
 
@@ -142,10 +128,10 @@ void dice_sums(const DiceShape& s, const float* x, const float* g, double* part,
 __device__ void row_norm(const float* t, int64_t L, double& mean, double& inv_std) {
   double s = 0;
   for (int64_t j = threadIdx.x; j < L; j += blockDim.x) s += t[j];
-  mean = block_sum_double(s) / double(L);
+  mean = block_sum<double>(s) / double(L);
   double ss = 0;
   for (int64_t j = threadIdx.x; j < L; j += blockDim.x) ss += (t[j] - mean) * (t[j] - mean);
-  inv_std = 1.0 / sqrt(block_sum_double(ss) / double(L - 1) + kNormPixEps);
+  inv_std = 1.0 / sqrt(block_sum<double>(ss) / double(L - 1) + kNormPixEps);
 }
 
 // part[r] = Σ_j (pred − t̂)² of row r when masked, else 0. One block per row (grid-stride over
@@ -166,7 +152,7 @@ __global__ void masked_mse_rows_kernel(const float* pred, const float* target, c
       const double d = pr[j] - (tr[j] - mean) * inv_std;
       ss += d * d;
     }
-    ss = block_sum_double(ss);
+    ss = block_sum<double>(ss);
     if (threadIdx.x == 0) part[r] = ss;
   }
 }
@@ -176,7 +162,7 @@ __global__ void masked_mse_rows_kernel(const float* pred, const float* target, c
 __device__ double count_masked(const int32_t* mask, int64_t R) {
   double n = 0;
   for (int64_t r = threadIdx.x; r < R; r += blockDim.x) n += mask[r] != 0 ? 1.0 : 0.0;
-  return block_sum_double(n);
+  return block_sum<double>(n);
 }
 
 // One block: loss[0] = Σ part / (n_masked · L), or 0 when no row is masked.
@@ -185,7 +171,7 @@ __global__ void masked_mse_total_kernel(const double* part, const int32_t* mask,
   const double n_masked = count_masked(mask, mask_n);
   double total = 0;
   for (int64_t r = threadIdx.x; r < R; r += blockDim.x) total += part[r];
-  total = block_sum_double(total);
+  total = block_sum<double>(total);
   if (threadIdx.x == 0) loss[0] = n_masked == 0 ? 0.0f : static_cast<float>(total / (n_masked * double(L)));
 }
 

@@ -14,20 +14,6 @@ namespace {
 constexpr int kNormThreads = 256;
 constexpr int64_t kChunk = 16 * kNormThreads;  // values per partial sum
 
-// Sum over the block in double (blockDim.x a multiple of 32); every thread gets the total. The
-// order is fixed by the block shape.
-__device__ double block_sum_double(double v) {
-  __shared__ double partial[32];
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();  // partial may still be read by a previous call
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  v = lane < int(blockDim.x >> 5) ? partial[lane] : 0.0;
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 // part[2b], part[2b + 1] = Σ (x − shift), Σ (x − shift)² over chunk b = (row r, chunk k), with
 // shift = the row's first value: moments about it lose no accuracy to a large common offset (see
 // the CPU file). Blocks walk (r, k) pairs grid-stride; every thread of a block takes the same b.
@@ -44,8 +30,8 @@ __global__ void instance_norm_partials_kernel(const float* x, double* part, int6
       s += d;
       sq += d * d;
     }
-    s = block_sum_double(s);
-    sq = block_sum_double(sq);
+    s = block_sum<double>(s);
+    sq = block_sum<double>(sq);
     if (threadIdx.x == 0) {
       part[2 * b] = s;
       part[2 * b + 1] = sq;
@@ -97,8 +83,8 @@ __global__ void instance_norm_backward_partials_kernel(const float* x, const flo
       gs += double(g[i]);
       gx += double(g[i]) * double((p[i] - m) * s);
     }
-    gs = block_sum_double(gs);
-    gx = block_sum_double(gx);
+    gs = block_sum<double>(gs);
+    gx = block_sum<double>(gx);
     if (threadIdx.x == 0) {
       part[2 * b] = gs;
       part[2 * b + 1] = gx;

@@ -28,20 +28,6 @@ constexpr int kTable = 48;                     // tensors per launch
 
 int64_t chunks_of(int64_t n) { return (n + kChunk - 1) / kChunk; }
 
-// Sum over the block in double (blockDim.x a multiple of 32); every thread gets the total. The
-// order is fixed by the block shape.
-__device__ double block_sum_double(double v) {
-  __shared__ double partial[32];
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();  // partial may still be read by a previous call
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  v = lane < int(blockDim.x >> 5) ? partial[lane] : 0.0;
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 // Entry s of a table owns blocks [block_start[s], block_start[s + 1]); block_start[count] is the
 // grid size. Returns the entry of this block (every thread of the block gets the same answer).
 // Empty entries own no block and are stepped over.
@@ -158,7 +144,7 @@ __global__ void __launch_bounds__(kOptThreads) sum_sq_kernel(const __grid_consta
   const float* x = t.x[s];
   double acc = 0;
   for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) acc += double(x[i]) * x[i];
-  acc = block_sum_double(acc);
+  acc = block_sum<double>(acc);
   if (threadIdx.x == 0) part[t.part_base + blockIdx.x] = acc;
 }
 
@@ -174,7 +160,7 @@ __global__ void __launch_bounds__(kOptThreads) scale_kernel(const __grid_constan
 __global__ void sum_partials_kernel(const double* part, int64_t n, float* out_f, double* out_d) {
   double acc = 0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) acc += part[i];
-  acc = block_sum_double(acc);
+  acc = block_sum<double>(acc);
   if (threadIdx.x == 0) {
     if (out_f) *out_f = static_cast<float>(acc);
     if (out_d) *out_d = acc;
