@@ -6,4 +6,4 @@ cppCheck('arena: aligned, reused after reset, no growth on a repeated step; para
   'native/core/threads.cpp',
 ]);
 
-cppCheck('vexp (the vectorised softmax exp) matches libm over its range', 'test/native/cpp/vmath.cpp', []);
+cppCheck('vexp and verf (the vectorised softmax exp and GELU erf) match libm over their ranges', 'test/native/cpp/vmath.cpp', []);
