@@ -77,7 +77,7 @@ export function cudaTest(title: string, impl: ImplementationFn<[]>): void {
 /** One line of the parity report (AMAE_PARITY_REPORT=file appends JSON lines; scripts/gpu-check.sh reads them). */
 export function report(record: Record<string, unknown>): void {
   const file = process.env.AMAE_PARITY_REPORT;
-  if (file) fs.appendFileSync(file, `${JSON.stringify(record)}\n`);
+  if (file) fs.appendFileSync(file, `${JSON.stringify({ gemm: process.env.AMAE_CUDA_GEMM ?? 'default', ...record })}\n`);
 }
 
 export function describeDevice(): string {

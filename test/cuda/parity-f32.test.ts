@@ -18,7 +18,7 @@ test('every registered op has a parity case', (t) => {
 test('the CUDA device', (t) => {
   t.log(describeDevice());
   t.log(`addon.build: ${JSON.stringify(addon.build)}; AMAE_CUDA_GEMM=${process.env.AMAE_CUDA_GEMM ?? '(unset)'}`);
-  report({ kind: 'device', ...info, build: addon.build, gemm: process.env.AMAE_CUDA_GEMM ?? null });
+  report({ kind: 'device', ...info, build: addon.build });
   if (process.env.AMAE_REQUIRE_CUDA) {
     // The GPU session: a run where every test skipped must not look green.
     t.true(info.available, `AMAE_REQUIRE_CUDA is set but CUDA is unavailable: ${info.reason}`);

@@ -7,7 +7,7 @@
 //   - whether a repeat run is bit-identical (logged, not required: atomics are allowed).
 import type { ExecutionContext } from 'ava';
 import type { OpInput } from '../../lib/native.js';
-import { type OpCase, cloneInputs, cpuOp } from '../helpers/op-cases.js';
+import { type OpCase, cloneInputs, copyOf, cpuOp } from '../helpers/op-cases.js';
 import { type Bound, bitEqual, compare, poisoned } from '../helpers/parity.js';
 import { cudaOp, report } from './cuda.js';
 
@@ -18,33 +18,29 @@ function resultsOf(c: OpCase, inputs: Outs, outputs: Outs): Outs {
   return Object.fromEntries(c.inplace.map((k) => [k, inputs[k]]));
 }
 
-/** Compares every result of one case; returns false (after t.fail) on any mismatch. */
-function check(t: ExecutionContext, where: string, got: Outs, ref: Outs, bound: Bound): { ok: boolean; worst: number } {
+/** Compares every result of one case: passing outputs are logged, failing ones collected. */
+function check(t: ExecutionContext, where: string, got: Outs, ref: Outs, bound: Bound, failures: string[]): number {
   const names = Object.keys(ref).sort();
   const gotNames = Object.keys(got).sort();
   if (names.join() !== gotNames.join()) {
-    t.fail(`${where}: outputs {${gotNames.join(', ')}}, expected {${names.join(', ')}}`);
-    return { ok: false, worst: Infinity };
+    failures.push(`${where}: outputs {${gotNames.join(', ')}}, expected {${names.join(', ')}}`);
+    return Infinity;
   }
-  let ok = true;
   let worst = 0;
   for (const n of names) {
     const r = compare(got[n], ref[n], bound, `${where} ${n}`);
     worst = Math.max(worst, r.normRel);
     if (r.ok) t.log(r.message);
-    else {
-      t.fail(r.message);
-      ok = false;
-    }
+    else failures.push(r.message);
   }
-  return { ok, worst };
+  return worst;
 }
 
 // 4 Mi floats of NaN through the device and back: the pool's free blocks (if it keeps any) then
 // hold NaN where the next op's buffers may land.
 const dirt: OpInput = { data: new Float32Array(1 << 22).fill(NaN), shape: [1 << 22] };
-async function dirtyDevicePool(): Promise<void> {
-  await cudaOp('scale_inplace', { x: { data: dirt.data.slice(), shape: dirt.shape } }, { s: 1 });
+async function dirtyDevicePool(): Promise<Outs> {
+  return cudaOp('scale_inplace', { x: copyOf(dirt) }, { s: 1 });
 }
 
 /** AMAE_PARITY_OPS=a,b,… runs only those ops (a rerun of the failures of a GPU session). */
@@ -60,56 +56,50 @@ export interface ParityOptions {
   poison?: boolean;
 }
 
+// AVA's assertions throw, so failures are collected and asserted once at the end: every case of
+// the op is run and reported (to the log and AMAE_PARITY_REPORT), not just the first bad one.
 export async function checkOp(t: ExecutionContext, op: string, cases: OpCase[], { math, bound, poison = false }: ParityOptions): Promise<void> {
-  let allOk = true;
+  const failures: string[] = [];
   let worst = 0;
   let repeatable = true;
   let repeated = false;
+  const call = async (where: string, run: () => Promise<Outs>): Promise<Outs | undefined> => {
+    try {
+      return await run();
+    } catch (e) {
+      failures.push(`${where} threw: ${(e as Error).message}`);
+      worst = Infinity;
+      return undefined;
+    }
+  };
   for (const c of cases) {
     const where = `${op} (${c.label})`;
     const cpuIn = cloneInputs(c.inputs);
     const ref = resultsOf(c, cpuIn, await cpuOp(op, cpuIn, c.attrs));
 
     const gpuIn = cloneInputs(c.inputs);
-    let got: Outs;
-    try {
-      got = resultsOf(c, gpuIn, await cudaOp(op, gpuIn, c.attrs));
-    } catch (e) {
-      t.fail(`${where}: the CUDA call threw: ${(e as Error).message}`);
-      allOk = false;
-      continue;
-    }
-    const r = check(t, where, got, ref, bound);
-    allOk &&= r.ok;
-    worst = Math.max(worst, r.worst);
+    const out = await call(`${where}: the CUDA call`, () => cudaOp(op, gpuIn, c.attrs));
+    if (!out) continue;
+    const got = resultsOf(c, gpuIn, out);
+    worst = Math.max(worst, check(t, where, got, ref, bound, failures));
 
     // Inputs that are not the op's state must come back as they went in.
     for (const [k, v] of Object.entries(c.inputs)) {
-      if (c.inplace?.includes(k)) continue;
-      if (!bitEqual(gpuIn[k], v)) {
-        t.fail(`${where}: the CUDA call changed inputs.${k}`);
-        allOk = false;
-      }
+      if (!c.inplace?.includes(k) && !bitEqual(gpuIn[k], v)) failures.push(`${where}: the CUDA call changed inputs.${k}`);
     }
 
     if (poison && !c.inplace) {
-      await dirtyDevicePool();
+      if (!(await call('dirtying the device pool (scale_inplace on CUDA)', dirtyDevicePool))) continue;
       const given: Outs = Object.fromEntries(Object.entries(ref).map(([k, v]) => [k, poisoned(v)]));
-      let again: Outs;
-      try {
-        again = await cudaOp(op, cloneInputs(c.inputs), c.attrs, given);
-      } catch (e) {
-        t.fail(`${where}: the CUDA call with NaN-filled output buffers threw: ${(e as Error).message}`);
-        allOk = false;
-        continue;
-      }
-      const p = check(t, `${where} [poisoned outputs]`, again, ref, bound);
-      allOk &&= p.ok;
+      const again = await call(`${where}: the CUDA call with NaN-filled output buffers`, () => cudaOp(op, cloneInputs(c.inputs), c.attrs, given));
+      if (!again) continue;
+      worst = Math.max(worst, check(t, `${where} [poisoned outputs]`, again, ref, bound, failures));
       repeated = true;
       for (const k of Object.keys(ref)) if (again[k] && got[k] && !bitEqual(again[k], got[k])) repeatable = false;
     }
   }
   t.log(`${op}: ${cases.length} cases, worst ‖a−b‖/‖b‖ ${worst.toExponential(2)}` + (repeated ? `, repeat run ${repeatable ? 'bit-identical' : 'NOT bit-identical'}` : ''));
-  report({ kind: 'parity', op, math, cases: cases.length, ok: allOk, worst, bound: bound.rtol, ...(repeated ? { repeatable } : {}) });
-  if (allOk) t.pass();
+  report({ kind: 'parity', op, math, cases: cases.length, ok: failures.length === 0, worst, bound: bound.rtol, ...(repeated ? { repeatable } : {}) });
+  if (failures.length) t.fail(`${failures.length} failure(s):\n${failures.join('\n')}`);
+  else t.pass();
 }

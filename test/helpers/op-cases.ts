@@ -38,7 +38,6 @@ const ints = (n: number, hi: number, seed: number) => {
 };
 const offsetsOf = (lens: number[]) => indices(lens.reduce((o, l) => [...o, o[o.length - 1] + l], [0]));
 const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
-const shapeOf = (t: OpInput) => t.shape;
 
 // ---- activation -------------------------------------------------------------------------------
 
@@ -49,20 +48,20 @@ const elementwiseShapes: [string, number[]][] = [
 ];
 
 const gelu_forward: OpSpec = {
-  cases: async (s) => elementwiseShapes.map(([label, shape], i) => ({ label, inputs: { x: randn(shape, s + i, 2) } })),
+  cases: async (s): Promise<OpCase[]> => elementwiseShapes.map(([label, shape], i) => ({ label, inputs: { x: randn(shape, s + i, 2) } })),
 };
 const gelu_backward: OpSpec = {
-  cases: async (s) =>
+  cases: async (s): Promise<OpCase[]> =>
     elementwiseShapes.map(([label, shape], i) => ({ label, inputs: { x: randn(shape, s + i, 2), dy: randn(shape, s + 10 + i) } })),
 };
 const leaky_relu_forward: OpSpec = {
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '[5, 7, 11] default slope', inputs: { x: randn([5, 7, 11], s) } },
     { label: '[3, 100003] slope 0.2', inputs: { x: randn([3, 100003], s + 1) }, attrs: { slope: 0.2 } },
   ],
 };
 const leaky_relu_backward: OpSpec = {
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const x = randn([3, 100003], s);
     const y = f(await cpuOp('leaky_relu_forward', { x }, { slope: 0.2 }), 'y');
     return [
@@ -72,7 +71,7 @@ const leaky_relu_backward: OpSpec = {
   },
 };
 const add_forward: OpSpec = {
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: 'odd [301, 97]', inputs: { a: randn([301, 97], s), b: randn([301, 97], s + 1) } },
     { label: 'empty [0, 5]', inputs: { a: randn([0, 5], s), b: randn([0, 5], s + 1) } },
   ],
@@ -91,7 +90,7 @@ const attentionShapes: [string, number[], number, number][] = [
 
 const attention_forward: OpSpec = {
   gemm: true,
-  cases: async (s) =>
+  cases: async (s): Promise<OpCase[]> =>
     attentionShapes.map(([label, lens, E, heads], i) => ({
       label,
       inputs: { qkv: randn([sum(lens), 3 * E], s + i), offsets: offsetsOf(lens) },
@@ -100,7 +99,7 @@ const attention_forward: OpSpec = {
 };
 const attention_backward: OpSpec = {
   gemm: true,
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const out: OpCase[] = [];
     for (const [i, [label, lens, E, heads]] of attentionShapes.entries()) {
       const qkv = randn([sum(lens), 3 * E], s + i);
@@ -120,7 +119,7 @@ const attention_backward: OpSpec = {
 
 const conv3d_forward: OpSpec = {
   gemm: true,
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: 'k3, [2, 3, 7, 9, 5] → 4, bias', inputs: { x: randn([2, 3, 7, 9, 5], s), w: randn([4, 3, 3, 3, 3], s + 1), b: randn([4], s + 2) } },
     { label: 'k1, [2, 5, 6, 3, 7] → 3, no bias', inputs: { x: randn([2, 5, 6, 3, 7], s + 3), w: randn([3, 5, 1, 1, 1], s + 4) } },
     { label: 'k3, [1, 16, 12, 12, 12] → 16', inputs: { x: randn([1, 16, 12, 12, 12], s + 5), w: randn([16, 16, 3, 3, 3], s + 6, 0.2), b: randn([16], s + 7) } },
@@ -128,7 +127,7 @@ const conv3d_forward: OpSpec = {
 };
 const conv3d_backward: OpSpec = {
   gemm: true,
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: 'k3, [2, 3, 7, 9, 5] → 4, all grads', inputs: { x: randn([2, 3, 7, 9, 5], s), w: randn([4, 3, 3, 3, 3], s + 1), dy: randn([2, 4, 7, 9, 5], s + 2) } },
     { label: 'k1, [2, 5, 6, 3, 7] → 3, dx off', inputs: { x: randn([2, 5, 6, 3, 7], s + 3), w: randn([3, 5, 1, 1, 1], s + 4), dy: randn([2, 3, 6, 3, 7], s + 5) }, attrs: { dx: false } },
     { label: 'k3, [1, 16, 12, 12, 12] → 16, dw and db off', inputs: { x: randn([1, 16, 12, 12, 12], s + 6), w: randn([16, 16, 3, 3, 3], s + 7, 0.2), dy: randn([1, 16, 12, 12, 12], s + 8) }, attrs: { dw: false, db: false } },
@@ -136,14 +135,14 @@ const conv3d_backward: OpSpec = {
 };
 const conv_transpose3d_forward: OpSpec = {
   gemm: true,
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '[2, 4, 3, 5, 4] → 3, bias', inputs: { x: randn([2, 4, 3, 5, 4], s), w: randn([4, 3, 2, 2, 2], s + 1), b: randn([3], s + 2) } },
     { label: '[1, 16, 6, 6, 6] → 8, no bias', inputs: { x: randn([1, 16, 6, 6, 6], s + 3), w: randn([16, 8, 2, 2, 2], s + 4) } },
   ],
 };
 const conv_transpose3d_backward: OpSpec = {
   gemm: true,
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '[2, 4, 3, 5, 4] → 3, all grads', inputs: { x: randn([2, 4, 3, 5, 4], s), w: randn([4, 3, 2, 2, 2], s + 1), dy: randn([2, 3, 6, 10, 8], s + 2) } },
     { label: '[1, 16, 6, 6, 6] → 8, dx only', inputs: { x: randn([1, 16, 6, 6, 6], s + 3), w: randn([16, 8, 2, 2, 2], s + 4), dy: randn([1, 8, 12, 12, 12], s + 5) }, attrs: { dw: false, db: false } },
   ],
@@ -158,15 +157,15 @@ const layernormShapes: [string, number[]][] = [
   ['one column [5, 1]', [5, 1]],
 ];
 const layernorm_forward: OpSpec = {
-  cases: async (s) =>
+  cases: async (s): Promise<OpCase[]> =>
     layernormShapes.map(([label, [T, C]], i) => ({
       label,
       inputs: { x: randn([T, C], s + i, 2), w: randn([C], s + 10 + i), b: randn([C], s + 20 + i) },
-      attrs: i === 1 ? { eps: 1e-6 } : {},
+      attrs: (i === 1 ? { eps: 1e-6 } : {}) as OpAttrs,
     })),
 };
 const layernorm_backward: OpSpec = {
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const out: OpCase[] = [];
     for (const [i, [label, [T, C]]] of layernormShapes.entries()) {
       const x = randn([T, C], s + i, 2);
@@ -182,7 +181,7 @@ const layernorm_backward: OpSpec = {
 
 const linear_forward: OpSpec = {
   gemm: true,
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: 'odd [37, 53] → 29, bias', inputs: { x: randn([37, 53], s), w: randn([29, 53], s + 1), b: randn([29], s + 2) } },
     { label: 'ViT-B qkv [195, 768] → 2304, no bias', inputs: { x: randn([195, 768], s + 3), w: randn([2304, 768], s + 4, 0.05) } },
     { label: 'one row [1, 3] → 1', inputs: { x: randn([1, 3], s + 5), w: randn([1, 3], s + 6), b: randn([1], s + 7) } },
@@ -191,7 +190,7 @@ const linear_forward: OpSpec = {
 };
 const linear_backward: OpSpec = {
   gemm: true,
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: 'odd [37, 53] → 29, all grads', inputs: { x: randn([37, 53], s), w: randn([29, 53], s + 1), dy: randn([37, 29], s + 2) } },
     { label: 'ViT-B fc2 [195, 3072] → 768, dx off', inputs: { x: randn([195, 3072], s + 3), w: randn([768, 3072], s + 4, 0.03), dy: randn([195, 768], s + 5) }, attrs: { dx: false } },
     { label: 'odd [41, 17] → 23, dw and db off', inputs: { x: randn([41, 17], s + 6), w: randn([23, 17], s + 7), dy: randn([41, 23], s + 8) }, attrs: { dw: false, db: false } },
@@ -205,17 +204,17 @@ const matmulShapes: [string, number[], number[], OpAttrs][] = [
 ];
 const matmul_forward: OpSpec = {
   gemm: true,
-  cases: async (s) => matmulShapes.map(([label, a, b, attrs], i) => ({ label, inputs: { a: randn(a, s + i), b: randn(b, s + 10 + i) }, attrs })),
+  cases: async (s): Promise<OpCase[]> => matmulShapes.map(([label, a, b, attrs], i) => ({ label, inputs: { a: randn(a, s + i), b: randn(b, s + 10 + i) }, attrs })),
 };
 const matmul_backward: OpSpec = {
   gemm: true,
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const out: OpCase[] = [];
     for (const [i, [label, a, b, attrs]] of matmulShapes.entries()) {
       const A = randn(a, s + i);
       const B = randn(b, s + 10 + i);
       const c = f(await cpuOp('matmul_forward', { a: A, b: B }, attrs), 'c');
-      const want = i === 2 ? { da: false } : i === 3 ? { db: false } : {};
+      const want: OpAttrs = i === 2 ? { da: false } : i === 3 ? { db: false } : {};
       out.push({ label: `${label}${i === 2 ? ', da off' : i === 3 ? ', db off' : ''}`, inputs: { a: A, b: B, dc: randn(c.shape, s + 20 + i) }, attrs: { ...attrs, ...want } });
     }
     return out;
@@ -225,20 +224,20 @@ const matmul_backward: OpSpec = {
 // ---- loss -------------------------------------------------------------------------------------
 
 const dice_loss_forward: OpSpec = {
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '[2, 3, 7, 9, 5]', inputs: { logits: randn([2, 3, 7, 9, 5], s, 2), target: randu([2, 3, 7, 9, 5], s + 1, 0, 1) } },
     { label: '[2, 2, 30011]', inputs: { logits: randn([2, 2, 30011], s + 2, 2), target: randu([2, 2, 30011], s + 3, 0, 1) } },
   ],
 };
 const dice_loss_backward: OpSpec = {
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '[2, 3, 7, 9, 5], dloss 0.7', inputs: { logits: randn([2, 3, 7, 9, 5], s, 2), target: randu([2, 3, 7, 9, 5], s + 1, 0, 1), dloss: { data: Float32Array.of(0.7), shape: [1] } } },
     { label: '[2, 2, 30011], dloss 1', inputs: { logits: randn([2, 2, 30011], s + 2, 2), target: randu([2, 2, 30011], s + 3, 0, 1), dloss: { data: Float32Array.of(1), shape: [1] } } },
   ],
 };
 const mseCases = (s: number, backward: boolean): OpCase[] => {
   const rows = (n: number, every: number) => indices(Array.from({ length: n }, (_, i) => (i % every ? 1 : 0)));
-  const dloss = backward ? { dloss: { data: Float32Array.of(0.6), shape: [1] } } : {};
+  const dloss: Record<string, OpInput> = backward ? { dloss: { data: Float32Array.of(0.6), shape: [1] } } : {};
   return [
     { label: '[301, 211], 2 of 3 rows masked', inputs: { pred: randn([301, 211], s), target: randn([301, 211], s + 1), mask: rows(301, 3), ...dloss } },
     { label: '[301, 211], 2 of 3 rows masked, norm_pix', inputs: { pred: randn([301, 211], s), target: randn([301, 211], s + 1, 3), mask: rows(301, 3), ...dloss }, attrs: { norm_pix: true } },
@@ -246,8 +245,8 @@ const mseCases = (s: number, backward: boolean): OpCase[] => {
     { label: '[7, 5], no row masked (loss 0)', inputs: { pred: randn([7, 5], s + 4), target: randn([7, 5], s + 5), mask: indices(new Int32Array(7)), ...dloss } },
   ];
 };
-const masked_mse_forward: OpSpec = { cases: async (s) => mseCases(s, false) };
-const masked_mse_backward: OpSpec = { cases: async (s) => mseCases(s, true) };
+const masked_mse_forward: OpSpec = { cases: async (s): Promise<OpCase[]> => mseCases(s, false) };
+const masked_mse_backward: OpSpec = { cases: async (s): Promise<OpCase[]> => mseCases(s, true) };
 
 // ---- norm -------------------------------------------------------------------------------------
 
@@ -257,10 +256,10 @@ const normShapes: [string, number[]][] = [
   ['rank 3 [4, 5, 1] (one value per instance)', [4, 5, 1]],
 ];
 const instance_norm_forward: OpSpec = {
-  cases: async (s) => normShapes.map(([label, shape], i) => ({ label, inputs: { x: randn(shape, s + i, 2) } })),
+  cases: async (s): Promise<OpCase[]> => normShapes.map(([label, shape], i) => ({ label, inputs: { x: randn(shape, s + i, 2) } })),
 };
 const instance_norm_backward: OpSpec = {
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const out: OpCase[] = [];
     for (const [i, [label, shape]] of normShapes.entries()) {
       const x = randn(shape, s + i, 2);
@@ -274,7 +273,7 @@ const instance_norm_backward: OpSpec = {
 // ---- optim ------------------------------------------------------------------------------------
 
 const adamw_step: OpSpec = {
-  cases: async (s) => [50021, 7].map((n, i) => ({
+  cases: async (s): Promise<OpCase[]> => [50021, 7].map((n, i) => ({
     label: `[${n}], step ${3 + i}`,
     inputs: { param: randn([n], s + i), grad: randn([n], s + 10 + i, 0.1), m: randn([n], s + 20 + i, 0.01), v: randu([n], s + 30 + i, 0, 1e-3) },
     attrs: { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.05, step: 3 + i },
@@ -282,7 +281,7 @@ const adamw_step: OpSpec = {
   })),
 };
 const grad_norm_sq: OpSpec = {
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '[70001]', inputs: { x: randn([70001], s) } },
     { label: '[3, 1000003]', inputs: { x: randn([3, 1000003], s + 1, 0.01) } },
     { label: '[33]', inputs: { x: randn([33], s + 2) } },
@@ -290,7 +289,7 @@ const grad_norm_sq: OpSpec = {
   ],
 };
 const scale_inplace: OpSpec = {
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '[1001], s 0.37', inputs: { x: randn([1001], s) }, attrs: { s: 0.37 }, inplace: ['x'] },
     { label: '[3, 100003], s −2', inputs: { x: randn([3, 100003], s + 1) }, attrs: { s: -2 }, inplace: ['x'] },
   ],
@@ -312,7 +311,7 @@ const peParams = (shape: number[], p: number, E: number, s: number) => ({
 });
 const patch_embed_forward: OpSpec = {
   gemm: true,
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const out: OpCase[] = [];
     for (const [i, [label, shape, p, E]] of peShapes.entries()) {
       const x = randn(shape, s + i);
@@ -325,7 +324,7 @@ const patch_embed_forward: OpSpec = {
 };
 const patch_embed_backward: OpSpec = {
   gemm: true,
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const out: OpCase[] = [];
     for (const [i, [label, shape, p, E]] of peShapes.entries()) {
       const x = randn(shape, s + i);
@@ -340,10 +339,10 @@ const patch_embed_backward: OpSpec = {
   },
 };
 const patchify_forward: OpSpec = {
-  cases: async (s) => peShapes.map(([label, shape, p]) => ({ label, inputs: { x: randn(shape, s) }, attrs: { p } })),
+  cases: async (s): Promise<OpCase[]> => peShapes.map(([label, shape, p]) => ({ label, inputs: { x: randn(shape, s) }, attrs: { p } })),
 };
 const patchify_backward: OpSpec = {
-  cases: async (s) =>
+  cases: async (s): Promise<OpCase[]> =>
     peShapes.map(([label, shape, p], i) => {
       const P = (shape[2] / p) * (shape[3] / p) * (shape[4] / p);
       return { label, inputs: { dpatches: randn([shape[0], P, shape[1] * p ** 3], s + i) }, attrs: { p, input_size: shape.slice(2) } };
@@ -368,7 +367,7 @@ const rowsShapes: [string, number[], number, number, number][] = [
 ];
 const patch_embed_rows_forward: OpSpec = {
   gemm: true,
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const out: OpCase[] = [];
     for (const [i, [label, lens, C, p, E]] of rowsShapes.entries()) {
       const r = rowsCase(s + 10 * i, lens, C, p, E);
@@ -380,7 +379,7 @@ const patch_embed_rows_forward: OpSpec = {
 };
 const patch_embed_rows_backward: OpSpec = {
   gemm: true,
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const out: OpCase[] = [];
     for (const [i, [label, lens, C, p, E]] of rowsShapes.entries()) {
       const r = rowsCase(s + 10 * i, lens, C, p, E);
@@ -400,10 +399,10 @@ const poolShapes: [string, number[]][] = [
   ['[1, 4, 32, 30, 28]', [1, 4, 32, 30, 28]],
 ];
 const maxpool3d_forward: OpSpec = {
-  cases: async (s) => poolShapes.map(([label, shape], i) => ({ label, inputs: { x: randn(shape, s + i) } })),
+  cases: async (s): Promise<OpCase[]> => poolShapes.map(([label, shape], i) => ({ label, inputs: { x: randn(shape, s + i) } })),
 };
 const maxpool3d_backward: OpSpec = {
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const out: OpCase[] = [];
     for (const [i, [label, shape]] of poolShapes.entries()) {
       const fwd = await cpuOp('maxpool3d_forward', { x: randn(shape, s + i) });
@@ -419,10 +418,10 @@ const groupShapes: [string, number[], number[]][] = [
   ['[7, 216, 96], groups 3/1/3 (tokens)', [7, 216, 96], [0, 3, 4, 7]],
 ];
 const group_max_forward: OpSpec = {
-  cases: async (s) => groupShapes.map(([label, shape, offsets], i) => ({ label, inputs: { x: randn(shape, s + i), offsets: indices(offsets) } })),
+  cases: async (s): Promise<OpCase[]> => groupShapes.map(([label, shape, offsets], i) => ({ label, inputs: { x: randn(shape, s + i), offsets: indices(offsets) } })),
 };
 const group_max_backward: OpSpec = {
-  cases: async (s) => {
+  cases: async (s): Promise<OpCase[]> => {
     const out: OpCase[] = [];
     for (const [i, [label, shape, offsets]] of groupShapes.entries()) {
       const fwd = await cpuOp('group_max_forward', { x: randn(shape, s + i), offsets: indices(offsets) });
@@ -436,13 +435,13 @@ const group_max_backward: OpSpec = {
 // ---- sequence ---------------------------------------------------------------------------------
 
 const concat_forward: OpSpec = {
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '[2, 3, 5, 7, 4] ; [2, 2, 5, 7, 4]', inputs: { a: randn([2, 3, 5, 7, 4], s), b: randn([2, 2, 5, 7, 4], s + 1) } },
     { label: 'rank 2 [37, 1] ; [37, 52]', inputs: { a: randn([37, 1], s + 2), b: randn([37, 52], s + 3) } },
   ],
 };
 const concat_backward: OpSpec = {
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '[2, 5, 5, 7, 4] split 3', inputs: { dy: randn([2, 5, 5, 7, 4], s) }, attrs: { split: 3 } },
     { label: '[2, 5, 5, 7, 4] split 2, da only', inputs: { dy: randn([2, 5, 5, 7, 4], s + 1) }, attrs: { split: 2, db: false } },
     { label: '[37, 53] split 1, db only', inputs: { dy: randn([37, 53], s + 2) }, attrs: { split: 1, da: false } },
@@ -454,14 +453,14 @@ const embedShapes: [string, number, number, number, number][] = [
   ['T 37, E 13, P 5, K 2', 37, 13, 5, 2],
 ];
 const embed_add_forward: OpSpec = {
-  cases: async (s) =>
+  cases: async (s): Promise<OpCase[]> =>
     embedShapes.map(([label, T, E, P, K], i) => ({
       label,
       inputs: { x: randn([T, E], s + i), pos: randn([P, E], s + 10 + i), mod: randn([K, E], s + 20 + i), pos_index: ints(T, P, s + 30 + i), mod_index: ints(T, K, s + 40 + i) },
     })),
 };
 const embed_add_backward: OpSpec = {
-  cases: async (s) =>
+  cases: async (s): Promise<OpCase[]> =>
     embedShapes.map(([label, T, E, P, K], i) => ({
       label: `${label}${i ? ', dx off' : ''}`,
       inputs: { pos_index: ints(T, P, s + 30 + i), mod_index: ints(T, K, s + 40 + i), dy: randn([T, E], s + i) },
@@ -469,14 +468,14 @@ const embed_add_backward: OpSpec = {
     })),
 };
 const gather_rows_forward: OpSpec = {
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '[343, 200] ← 4001 rows (repeats)', inputs: { x: randn([343, 200], s), index: ints(4001, 343, s + 1) } },
     { label: '[5, 3, 7] ← 9 rows', inputs: { x: randn([5, 3, 7], s + 2), index: ints(9, 5, s + 3) } },
     { label: '[5, 3] ← no rows', inputs: { x: randn([5, 3], s + 4), index: indices([]) } },
   ],
 };
 const gather_rows_backward: OpSpec = {
-  cases: async (s) => [
+  cases: async (s): Promise<OpCase[]> => [
     { label: '4001 rows → [343, 200] (colliding adds)', inputs: { index: ints(4001, 343, s + 1), dy: randn([4001, 200], s) }, attrs: { rows: 343 } },
     { label: '9 rows → [5, 3, 7]', inputs: { index: ints(9, 5, s + 3), dy: randn([9, 3, 7], s + 2) }, attrs: { rows: 5 } },
   ],
@@ -536,9 +535,14 @@ export function opsWithoutCases(): string[] {
     .filter((n) => !Object.hasOwn(OP_SPECS, n));
 }
 
+/** A copy of one tensor (its type kept). */
+export function copyOf(t: OpInput): OpInput {
+  return t.data instanceof Int32Array ? { data: t.data.slice(), shape: [...t.shape] } : { data: t.data.slice(), shape: [...t.shape] };
+}
+
 /** A deep copy of a case's inputs (in-place ops write into them). */
 export function cloneInputs(inputs: Record<string, OpInput>): Record<string, OpInput> {
   const out: Record<string, OpInput> = {};
-  for (const [k, v] of Object.entries(inputs)) out[k] = { data: v.data.slice(), shape: [...shapeOf(v)] } as OpInput;
+  for (const [k, v] of Object.entries(inputs)) out[k] = copyOf(v);
   return out;
 }
