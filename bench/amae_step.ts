@@ -27,9 +27,12 @@ interface CudaSurface {
 
 function subjectsOf(size: readonly number[], random: Random) {
   const [h, w, d] = size;
-  return Array.from({ length: batch }, () => ({
-    contrasts: Array.from({ length: contrasts }, (_, id) => ({ id, data: Float32Array.from({ length: h * w * d }, () => random.next() - 0.5) })),
-  }));
+  const volume = () => {
+    const data = new Float32Array(h * w * d);
+    for (let i = 0; i < data.length; i++) data[i] = random.next() - 0.5;
+    return data;
+  };
+  return Array.from({ length: batch }, () => ({ contrasts: Array.from({ length: contrasts }, (_, id) => ({ id, data: volume() })) }));
 }
 
 if (device === 'cpu') {

@@ -111,6 +111,7 @@ grep -E '^(node|npm|nvcc|cmake|g\+\+|python3|cuBLAS|bundle):' "$OUT/env.log"
 # ---- build ------------------------------------------------------------------------------------
 addon=build-cuda/Release/amae.node
 if ! phase build 240 build.log node scripts/test-cuda.mjs --build-only; then
+  rm -f "$addon"  # a warm machine's earlier build would test stale code
   if [ -f .gpu/amae-cuda.node.xz ]; then
     mkdir -p build-cuda/Release && xz -dc .gpu/amae-cuda.node.xz > "$addon"
     echo "!!! the build failed: testing .gpu/amae-cuda.node.xz, built on the development machine (no cuBLAS)" | tee -a "$OUT/build.log"
