@@ -92,7 +92,7 @@ async function benchCuda(emit: Emit): Promise<void> {
     let amaeMs: number | undefined;
     if (amae.status !== 0) {
       const lines = amae.stderr.trim().split('\n');
-      const why = amae.error ? amae.error.message : (lines.find((l) => /Error\b/.test(l)) ?? lines.slice(-3).join(' | ')).trim();
+      const why = amae.error ? amae.error.message : (lines.find((l) => /^\s*\w*Error: /.test(l)) ?? lines.slice(-3).join(' | ')).trim();
       emit({ ...base, impl: 'amae', error: `amae_step.ts failed: ${why}` });
     } else {
       const r = JSON.parse(amae.stdout.trim().split('\n').pop()!) as Record<string, number | string>;

@@ -12,6 +12,7 @@
 // device then (weights, gradients, moments, the batch, saved activations, scratch) but not the
 // CUDA context made before; it equals the peak only where the model keeps its buffers between
 // steps (nothing freed before the reading), and it counts any other process on the same GPU.
+import { type CudaMath, cudaInfo, setCudaMath } from '../lib/device.js';
 import { addon } from '../lib/native.js';
 import { type AmaePreset, createAmae } from '../lib/models/amae.js';
 import { Random } from '../lib/util/random.js';
@@ -19,11 +20,6 @@ import { timeit } from './util.js';
 
 const [preset, batch, contrasts] = [process.argv[2] as AmaePreset, Number(process.argv[3]), Number(process.argv[4])];
 const device = process.env.AMAE_BENCH_DEVICE ?? 'cpu';
-
-interface CudaSurface {
-  cudaInfo(): { available: boolean; reason: string; name?: string; freeMemory?: number; cublas?: boolean };
-  cudaSetMath(math: 'f32' | 'bf16'): void;
-}
 
 function subjectsOf(size: readonly number[], random: Random) {
   const [h, w, d] = size;
@@ -44,17 +40,14 @@ if (device === 'cpu') {
   });
   console.log(JSON.stringify({ step_ms: step * 1e3, threads: addon.build.threads, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }));
 } else if (device === 'cuda') {
-  const cuda = addon as unknown as CudaSurface;
-  const info = cuda.cudaInfo();
+  const info = cudaInfo();
   if (!info.available) throw new Error(`AMAE_BENCH_DEVICE=cuda: CUDA unavailable: ${info.reason}`);
-  const math = (process.env.AMAE_BENCH_MATH ?? 'bf16') as 'f32' | 'bf16';
-  cuda.cudaSetMath(math);
+  const math = (process.env.AMAE_BENCH_MATH ?? 'bf16') as CudaMath;
+  setCudaMath(math);
   const warmup = Number(process.env.AMAE_BENCH_WARMUP ?? 3);
   const steps = Number(process.env.AMAE_BENCH_STEPS ?? 20);
-  const free0 = info.freeMemory ?? 0;
-  // A variable, not a literal: this file also type-checks against an Amae without the option.
-  const options: { seed: number; device: 'cuda' } = { seed: 0, device: 'cuda' };
-  const model = createAmae(preset, options);
+  const free0 = info.freeMemory;
+  const model = createAmae(preset, { seed: 0, device: 'cuda' });
   const random = new Random(1);
   const batches = [0, 1].map(() => model.pack(subjectsOf(model.config.size, random), { random }));
   let minFree = free0;
@@ -68,7 +61,7 @@ if (device === 'cpu') {
     const ms = performance.now() - t;
     if (i === 0) firstMs = performance.now() - t0;
     if (i >= warmup) times.push(ms);
-    minFree = Math.min(minFree, cuda.cudaInfo().freeMemory ?? minFree);
+    minFree = Math.min(minFree, cudaInfo().freeMemory);
   }
   times.sort((a, b) => a - b);
   console.log(

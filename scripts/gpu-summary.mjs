@@ -49,6 +49,8 @@ for (const log of ['test-cuda.log', 'test-own-gemm.log']) {
     .filter((l) => /^\s+\d+ (tests? (passed|failed|skipped)|known failure|uncaught exception|unhandled rejection)/.test(l))
     .map((l) => l.trim());
   if (counts.length) console.log(`${log}: ${counts.join(', ')}`);
+  const undef = read(path.join(out, log)).match(/leaves undefined: (.*)/);
+  if (undef) console.log(`${log}: the addon lacks ${undef[1]}`);
 }
 
 // ---- parity
@@ -63,11 +65,12 @@ if (parity.length) {
       const r = parity.find((p) => p.op === op && `${p.math}${p.gemm === 'own' ? '/own' : ''}` === c);
       if (!r) return '';
       if (!r.ok) failed = true;
+      if (r.missing) return 'MISSING';
       return `${r.ok ? '' : 'FAIL '}${sci(r.worst)}${r.repeatable === false ? ' nd' : ''}`;
     }),
   ]);
   const bad = parity.filter((r) => !r.ok).map((r) => `${r.op} (${r.math}${r.gemm === 'own' ? '/own' : ''})`);
-  console.log(`\nparity: worst ‖cuda−cpu‖/‖cpu‖ per op (bounds: f32 1e-4, bf16 1e-2, attention 2e-2; nd = repeat run not bit-identical)`);
+  console.log(`\nparity: worst ‖cuda−cpu‖/‖cpu‖ per op (bounds: f32 1e-4, bf16 1e-2, attention 2e-2; nd = repeat run not bit-identical; MISSING = cuda:: function not in the build)`);
   console.log(table([['op', ...columns], ...rows]));
   console.log(bad.length ? `FAILED: ${bad.join(', ')}  (rerun: AMAE_PARITY_OPS=${[...new Set(parity.filter((r) => !r.ok).map((r) => r.op))].join(',')})` : `all ${parity.length} op checks passed`);
 }
@@ -91,7 +94,7 @@ if (bench.length) {
     .map((r) => {
       if (r.error) {
         failed = true;
-        return [r.impl, r.preset, r.batch, 'ERROR', String(r.error).slice(0, 80), '', '', ''];
+        return [r.impl, r.preset, r.batch, 'ERROR', String(r.error).slice(0, 120), '', '', ''];
       }
       const isAmae = r.impl === 'amae';
       const m = isAmae ? mfu?.mfu : r.mfu;

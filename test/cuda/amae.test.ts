@@ -8,12 +8,10 @@ import type { Tensor } from '../../lib/tensor.js';
 import { Random } from '../../lib/util/random.js';
 import { blobSubject } from '../models/fixtures.js';
 import { bitEqual, compare } from '../helpers/parity.js';
-import { cudaTest, info, report, setMath } from './cuda.js';
+import { cudaTest, info, missing, report, setMath } from './cuda.js';
 
 const SEED = 12;
-// cuda-d's createAmae option; a variable (not a literal) so this file also type-checks against
-// an Amae without it.
-const onGpu: { seed: number; device: 'cuda' } = { seed: SEED, device: 'cuda' };
+const onGpu = { seed: SEED, device: 'cuda' } as const;
 const STEP = { lr: 1e-3, maxGradNorm: 0.5 };
 
 const batches = (model: ReturnType<typeof createAmae>, n: number) => {
@@ -24,12 +22,16 @@ const batches = (model: ReturnType<typeof createAmae>, n: number) => {
   );
 };
 
+// The model calls every op family; with one missing the process would end at its first call.
+const modelTest = (title: string, impl: Parameters<typeof cudaTest>[1]) =>
+  cudaTest(title, missing.length ? (t) => t.fail(`this build lacks ${missing.map((f) => `cuda::${f}`).join(', ')}: the model cannot run`) : impl);
+
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
 
 if (info.available) test.before(() => setMath('f32'));
 
 // AVA's assertions throw: failures are collected and asserted at the end, after the report.
-cudaTest('tiny AMAE: same initial weights, loss and gradients on CUDA as on the CPU', async (t) => {
+modelTest('tiny AMAE: same initial weights, loss and gradients on CUDA as on the CPU', async (t) => {
   const failures: string[] = [];
   const cpu = createAmae('tiny', { seed: SEED });
   const gpu = createAmae('tiny', onGpu);
@@ -58,7 +60,7 @@ cudaTest('tiny AMAE: same initial weights, loss and gradients on CUDA as on the 
   else t.pass();
 });
 
-cudaTest('tiny AMAE: ten pre-training steps on CUDA follow the CPU (loss and grad norm to 1e-3)', async (t) => {
+modelTest('tiny AMAE: ten pre-training steps on CUDA follow the CPU (loss and grad norm to 1e-3)', async (t) => {
   const failures: string[] = [];
   const cpu = createAmae('tiny', { seed: SEED });
   const gpu = createAmae('tiny', onGpu);

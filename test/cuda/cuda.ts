@@ -1,58 +1,19 @@
-// The CUDA surface of the addon as the CUDA tests use it, typed loosely so that these tests load
-// (and skip, naming the reason) against any build: one without CUDA, one from before the CUDA API,
-// or a CUDA build on a machine without a GPU. `npm run test:cuda` runs them against build-cuda/.
+// The CUDA surface of the addon as the CUDA tests use it. They load against any build and skip,
+// naming cudaInfo()'s reason, where CUDA cannot run (a CPU-only build, or a CUDA build on a machine
+// without a GPU). `npm run test:cuda` runs them against build-cuda/.
 import fs from 'node:fs';
 import test, { type ImplementationFn } from 'ava';
+import { type CudaInfo, type CudaMath, cudaInfo, setCudaMath } from '../../lib/device.js';
 import { addon, type OpAttrs, type OpInput } from '../../lib/native.js';
 
-export interface CudaInfo {
-  available: boolean;
-  reason: string;
-  index?: number;
-  count?: number;
-  name?: string;
-  major?: number;
-  minor?: number;
-  multiprocessors?: number;
-  totalMemory?: number;
-  freeMemory?: number;
-  cublas?: boolean;
-}
+/** Read once per process (each ava test file is a process); cudaInfo() never throws. */
+export const info: CudaInfo = cudaInfo();
 
-export type CudaMath = 'f32' | 'bf16';
-
-interface CudaAddon {
-  cudaInfo?: () => CudaInfo;
-  cudaSetMath?: (math: CudaMath) => void;
-  op(
-    name: string,
-    inputs: Record<string, OpInput>,
-    attrs?: OpAttrs,
-    outputs?: Record<string, OpInput>,
-    options?: { device?: 'cpu' | 'cuda' },
-  ): Promise<Record<string, OpInput>>;
-}
-
-const native = addon as unknown as CudaAddon;
-
-function readInfo(): CudaInfo {
-  if (typeof native.cudaInfo !== 'function') {
-    return { available: false, reason: 'this addon has no cudaInfo() (built before the CUDA API)' };
-  }
-  try {
-    const info = native.cudaInfo();
-    return info.available ? info : { ...info, reason: info.reason || 'CUDA unavailable (no reason given)' };
-  } catch (e) {
-    return { available: false, reason: `cudaInfo() threw: ${(e as Error).message}` };
-  }
-}
-
-/** Read once per process (each ava test file is a process). */
-export const info: CudaInfo = readInfo();
+/** cuda:: functions this build lacks (AMAE_CUDA_MISSING, from scripts/test-cuda.mjs's nm). */
+export const missing: string[] = (process.env.AMAE_CUDA_MISSING ?? '').split(',').filter(Boolean);
 
 export function setMath(math: CudaMath): void {
-  if (typeof native.cudaSetMath !== 'function') throw new Error('this addon has no cudaSetMath()');
-  native.cudaSetMath(math);
+  setCudaMath(math);
 }
 
 /** An op on the GPU: inputs copied in, outputs copied back (see addon.op). */
@@ -62,7 +23,7 @@ export function cudaOp(
   attrs: OpAttrs = {},
   outputs?: Record<string, OpInput>,
 ): Promise<Record<string, OpInput>> {
-  return native.op(name, inputs, attrs, outputs, { device: 'cuda' });
+  return addon.op(name, inputs, attrs, outputs, { device: 'cuda' });
 }
 
 /**

@@ -59,9 +59,23 @@ async function op(name, inputs, attrs, outputs, options) {
   return result;
 }
 
+// Models "on the GPU" are CPU models that report device 'cuda'.
+function AmaeModel(config, seed) {
+  const { device, ...architecture } = config;
+  const model = new base.AmaeModel(architecture, seed);
+  return new Proxy(model, {
+    get(target, prop) {
+      if (prop === 'device') return device ?? 'cpu';
+      const v = target[prop];
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
 module.exports = {
   ...base,
-  build: { ...base.build, cuda: true },
+  AmaeModel,
+  build: { ...base.build, cuda: true, cublas: process.env.AMAE_CUDA_GEMM !== 'own' },
   op,
   cudaInfo: () => ({
     available: true,
