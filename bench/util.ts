@@ -18,8 +18,9 @@ export async function timeit(fn: () => Promise<unknown>, { minSeconds = 1, minRu
   return times[Math.floor(times.length / 2)];
 }
 
-/** Debian's python3 (python3-torch installs for it, not for a pyenv python on PATH). */
-export const systemPython = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+/** AMAE_PYTHON, else Debian's python3 (python3-torch installs for it, not for a pyenv python on
+ *  PATH). The GPU machine's PyTorch is another python3's: scripts/gpu-check.sh sets AMAE_PYTHON. */
+export const systemPython = process.env.AMAE_PYTHON || (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 /** Whether systemPython imports every module named (anchors and cross-checks skip otherwise). */
 export function pythonHas(...modules: string[]): boolean {
@@ -30,12 +31,27 @@ export function hasTorch(): boolean {
   return pythonHas('torch');
 }
 
-/** Runs a Python anchor script that prints one JSON object per line; returns the objects. */
-export function runPython(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Record<string, unknown>[] {
-  const r = spawnSync(systemPython, [script, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`${script} failed: ${r.stderr}`);
-  return r.stdout
+/**
+ * Runs a Python anchor script that prints one JSON object per line; returns the objects. With
+ * timeoutSeconds, a script still running then is killed and the lines it printed are returned,
+ * followed by {error} (a hung torch.compile must not take the other figures with it).
+ */
+export function runPython(
+  script: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  timeoutSeconds?: number,
+): Record<string, unknown>[] {
+  const r = spawnSync(systemPython, [script, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    ...(timeoutSeconds ? { timeout: timeoutSeconds * 1000, killSignal: 'SIGKILL' as const } : {}),
+  });
+  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+  if (r.status !== 0 && !timedOut) throw new Error(`${script} failed: ${r.stderr}`);
+  const lines = (r.stdout ?? '')
     .split('\n')
     .filter((l) => l.trim().startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return timedOut ? [...lines, { error: `${script} ${args.join(' ')}: killed after ${timeoutSeconds} s` }] : lines;
 }

@@ -4,10 +4,17 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CudaInfo, CudaMath, Device } from './device.js';
 import type { IndexTensor, Tensor } from './tensor.js';
 
 export type OpInput = Tensor | IndexTensor;
 export type OpAttrs = Record<string, number | boolean | number[]>;
+
+/** Where one op call runs: 'cpu' (the default) or 'cuda' (its tensors are copied to the GPU and
+ * its outputs back; an Error naming the op and the reason when CUDA cannot run here). */
+export interface OpOptions {
+  device?: Device;
+}
 
 export interface OpInfo {
   name: string;
@@ -29,6 +36,9 @@ export interface NativeAmaeConfig {
   normPix?: boolean;
   code?: 'onehot' | 'learned';
   posEmbed?: 'sincos' | 'learnable';
+  /** Where the model lives and computes; default 'cpu'. 'cuda' throws an Error with cudaInfo()'s
+   * reason when CUDA cannot run here. */
+  device?: Device;
 }
 
 /** One packed batch as the native model takes it (see lib/models/batch.ts). */
@@ -77,6 +87,8 @@ export interface ModelState {
 
 /** The native AMAE model. Compute methods return Promises and are serialised per model. */
 export interface NativeAmaeModel {
+  /** Where the weights and activations live. */
+  readonly device: Device;
   trainStep(batch: NativeAmaeBatch, opt: NativeOptimOptions): Promise<{ loss: number; gradNorm: number; updated: boolean }>;
   forward(batch: NativeAmaeBatch): Promise<{ loss: number; pred: Tensor }>;
   lossAndGrads(batch: NativeAmaeBatch): Promise<{ loss: number; grads: Record<string, Float32Array> }>;
@@ -91,10 +103,22 @@ export interface Addon {
    * hand in buffers to reuse (of the declared shapes, not sharing memory with an input): they
    * are zero-filled and written, as a fresh output would be, and returned.
    */
-  op(name: string, inputs: Record<string, OpInput>, attrs?: OpAttrs, outputs?: Record<string, OpInput>): Promise<Record<string, OpInput>>;
+  op(
+    name: string,
+    inputs: Record<string, OpInput>,
+    attrs?: OpAttrs,
+    outputs?: Record<string, OpInput>,
+    options?: OpOptions,
+  ): Promise<Record<string, OpInput>>;
   opList(): OpInfo[];
   AmaeModel: new (config: NativeAmaeConfig, seed?: number) => NativeAmaeModel;
-  build: { cuda: boolean; threads: number };
+  /** Never throws: a build without CUDA, or a machine without a device, is an answer. */
+  cudaInfo(): CudaInfo;
+  cudaSelect(index: number): void;
+  cudaSetMath(mode: CudaMath): void;
+  cudaMath(): CudaMath;
+  /** cuda: compiled with the CUDA backend; cublas: its GEMMs use cuBLAS. */
+  build: { cuda: boolean; cublas: boolean; threads: number };
 }
 
 function packageRoot(): string {
@@ -125,14 +149,16 @@ function load(): Addon {
 
 export const addon: Addon = load();
 
-/** Runs a native op and returns its named outputs, typed by the caller. */
+/** Runs a native op and returns its named outputs, typed by the caller; `options.device` picks
+ * where (argument errors, and 'cuda' where CUDA cannot run, throw synchronously). */
 export function runOp<O extends Record<string, OpInput>>(
   name: string,
   inputs: Record<string, OpInput | undefined>,
   attrs: OpAttrs = {},
   outputs?: Partial<O>,
+  options?: OpOptions,
 ): Promise<O> {
   const present: Record<string, OpInput> = {};
   for (const [k, v] of Object.entries(inputs)) if (v !== undefined) present[k] = v;
-  return addon.op(name, present, attrs, outputs as Record<string, OpInput> | undefined) as Promise<O>;
+  return addon.op(name, present, attrs, outputs as Record<string, OpInput> | undefined, options) as Promise<O>;
 }

@@ -3,6 +3,7 @@
 // The native side owns the weights, gradients and moments; this class only moves them to and
 // from files.
 import { CONTRASTS } from '../data/contrasts.js';
+import { type Device, requireDevice } from '../device.js';
 import { addon, type NativeAmaeConfig, type NativeAmaeModel, type NativeOptimOptions, type ParameterInfo } from '../native.js';
 import { patchifyBackward, patchifyForward } from '../ops/patch_embed.js';
 import type { Tensor } from '../tensor.js';
@@ -10,7 +11,16 @@ import { Random } from '../util/random.js';
 import { type AmaeBatch, type SubjectVolumes, packBatch } from './batch.js';
 import { CheckpointError, type StoredTensor, readSafetensors, writeSafetensors } from './safetensors.js';
 
-export type AmaeConfig = NativeAmaeConfig;
+/** The model's architecture: what a checkpoint records (where it runs is not part of it). */
+export type AmaeConfig = Omit<NativeAmaeConfig, 'device'>;
+
+/** How a model is created: its initialisation seed (default 0) and its device (default 'cpu'). */
+export interface AmaeOptions {
+  seed?: number;
+  /** 'cuda' places the weights, gradients, moments and activations on the GPU; an Error with
+   * cudaInfo()'s reason where CUDA cannot run. */
+  device?: Device;
+}
 
 /** Every field filled in (the defaults of the optional ones applied). */
 export type ResolvedAmaeConfig = Required<AmaeConfig>;
@@ -77,18 +87,24 @@ export function resolveConfig(config: AmaeConfig | AmaePreset): ResolvedAmaeConf
     if (!Object.hasOwn(AMAE_PRESETS, config)) throw new RangeError(`unknown AMAE preset '${config}'; presets: ${Object.keys(AMAE_PRESETS).join(', ')}`);
     config = AMAE_PRESETS[config];
   }
-  return { ...DEFAULTS, ...config, size: [...config.size] } as ResolvedAmaeConfig;
+  // A device given in the configuration object is where to run, not architecture: not recorded.
+  const { device: _device, ...architecture } = config as NativeAmaeConfig;
+  return { ...DEFAULTS, ...architecture, size: [...config.size] } as ResolvedAmaeConfig;
 }
 
 export class Amae {
   readonly config: ResolvedAmaeConfig;
   /** Patches per contrast, P. */
   readonly patches: number;
+  /** Where the model lives and computes. */
+  readonly device: Device;
   private readonly native: NativeAmaeModel;
 
-  constructor(config: AmaeConfig | AmaePreset, { seed = 0 }: { seed?: number } = {}) {
+  /** `options.device`, or else a `device` field of the configuration object, places the model. */
+  constructor(config: AmaeConfig | AmaePreset | NativeAmaeConfig, { seed = 0, device }: AmaeOptions = {}) {
     this.config = resolveConfig(config);
-    this.native = new addon.AmaeModel(this.config, seed);
+    this.device = requireDevice(device ?? (typeof config === 'object' ? (config as NativeAmaeConfig).device : undefined) ?? 'cpu', 'device');
+    this.native = new addon.AmaeModel(this.device === 'cpu' ? this.config : { ...this.config, device: this.device }, seed);
     const [h, w, d] = this.config.size;
     const p = this.config.patch;
     this.patches = (h / p) * (w / p) * (d / p);
@@ -167,8 +183,10 @@ export class Amae {
     await writeSafetensors(file, tensors, { config: JSON.stringify(this.config), kind: KIND, contrasts: JSON.stringify(CONTRASTS) });
   }
 
-  /** A model from a file written by save(); every tensor must be present with its shape. */
-  static async load(file: string): Promise<Amae> {
+  /** A model from a file written by save(), on `options.device` (default 'cpu'); every tensor
+   * must be present with its shape. */
+  static async load(file: string, options: { device?: Device } = {}): Promise<Amae> {
+    const device = requireDevice(options.device ?? 'cpu', 'device');
     const { tensors, metadata } = await readSafetensors(file);
     if (metadata.kind !== KIND) throw new CheckpointError(file, `kind is ${JSON.stringify(metadata.kind)}, not '${KIND}'`);
     checkRegistry(file, metadata.contrasts);
@@ -180,7 +198,7 @@ export class Amae {
     }
     let model: Amae;
     try {
-      model = new Amae(config);
+      model = new Amae(config, { device });
     } catch (e) {
       throw new CheckpointError(file, `metadata config: ${(e as Error).message}`);
     }
@@ -222,8 +240,8 @@ export class Amae {
   }
 }
 
-/** A new AMAE model from a configuration or a preset name, initialised from `seed`. */
-export function createAmae(config: AmaeConfig | AmaePreset, options: { seed?: number } = {}): Amae {
+/** A new AMAE model from a configuration or a preset name, initialised from `seed`, on `device`. */
+export function createAmae(config: AmaeConfig | AmaePreset | NativeAmaeConfig, options: AmaeOptions = {}): Amae {
   return new Amae(config, options);
 }
 

@@ -21,7 +21,7 @@ import { loadSubject, type SubjectSpec } from '../data/subject.js';
 import type { Shape3 } from '../data/volume.js';
 import { reconstructionFigure } from '../eval/figures.js';
 import { Amae, createAmae, resolveConfig, type AmaeConfig, type AmaePreset, type ResolvedAmaeConfig } from '../models/amae.js';
-import { addon } from '../native.js';
+import { cudaUnavailableReason, type Device } from '../device.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Random } from '../util/random.js';
 import { TrainingError } from './errors.js';
@@ -49,8 +49,10 @@ export interface PretrainOptions {
   maskRatio?: number;
   /** Seeds the initialisation, the data order, the augmentation and the masks; default 0. */
   seed?: number;
-  /** Default 'cpu'. */
-  device?: 'cpu' | 'cuda';
+  /** Where the model trains: 'cpu' (the default) or 'cuda' (a TrainingError with cudaInfo()'s
+   * reason where CUDA cannot run). Not part of the run's record: a run may resume on another
+   * device (its numbers then follow that device's arithmetic). */
+  device?: Device;
   /** Continue the run in `out` from its last checkpoint; every option that decides the run's
    * numbers must be as it was. */
   resume?: boolean;
@@ -147,7 +149,7 @@ const STALE = /^(checkpoint-\d+(\.optim)?\.safetensors|(last\.json|amae\.safeten
 const AUGMENT = { crops: 'random', flips: true, intensity: true } as const;
 
 export async function pretrain(options: PretrainOptions): Promise<PretrainSummary> {
-  checkDevice(options.device ?? 'cpu');
+  const device = checkDevice(options.device ?? 'cpu');
   const dataset = typeof options.data === 'string' ? await openDataset(options.data) : options.data;
   // Test cases are held out of everything that learns, pre-training included.
   const cases = [...dataset.training, ...dataset.validation, ...dataset.unlabeled];
@@ -168,7 +170,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainSummar
   if (options.resume) {
     const last = await readLast(file(PRETRAIN_FILES.checkpoint));
     checkSameRun(out, last, run);
-    model = await Amae.load(file(last.weights));
+    model = await Amae.load(file(last.weights), { device });
     await model.loadOptimizer(file(last.optimizer));
     ({ step, epoch } = last);
     resumedFrom = step;
@@ -178,7 +180,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainSummar
       throw new TrainingError(`${out} already holds a run (${PRETRAIN_FILES.checkpoint}): resume it, or choose another folder`);
     }
     await mkdir(out, { recursive: true });
-    model = createAmae(run.config, { seed: run.seed });
+    model = createAmae(run.config, { seed: run.seed, device });
     await writeFileAtomic(file(PRETRAIN_FILES.metrics), new Uint8Array(0));
   }
 
@@ -265,13 +267,13 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainSummar
   };
 }
 
-function checkDevice(device: string): void {
-  if (device === 'cpu') return;
+// 'cpu', or 'cuda' where CUDA can run: checked before anything is read or written.
+function checkDevice(device: string): Device {
+  if (device === 'cpu') return device;
   if (device !== 'cuda') throw new TrainingError(`device '${device}' must be 'cpu' or 'cuda'`);
-  if (!addon.build.cuda) throw new TrainingError(`device 'cuda': this build of amae has no CUDA backend (rebuild with CUDA, or use device 'cpu')`);
-  // A CUDA build compiles the ops' GPU kernels, but the AMAE model has no way yet to place its
-  // tensors on the GPU: running on the CPU instead would be a silent surprise.
-  throw new TrainingError(`device 'cuda': the AMAE model cannot be placed on the GPU yet (use device 'cpu')`);
+  const reason = cudaUnavailableReason();
+  if (reason !== null) throw new TrainingError(`device 'cuda': ${reason} (use device 'cpu')`);
+  return device;
 }
 
 /** The run's settings with their defaults, checked; how often to checkpoint is apart from the

@@ -1,31 +1,18 @@
 #include "arena.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
-#include <new>
 
 namespace amae {
-namespace {
-
-uint8_t* aligned_block(size_t bytes) {
-  void* p = std::aligned_alloc(Arena::kAlign, (bytes + Arena::kAlign - 1) / Arena::kAlign * Arena::kAlign);
-  if (!p) throw std::bad_alloc();
-  return static_cast<uint8_t*>(p);
-}
-void free_block(uint8_t* p) { std::free(p); }
-
-}  // namespace
 
 void* Arena::alloc(size_t bytes) {
   bytes = (bytes + kAlign - 1) / kAlign * kAlign;
-  if (blocks_.empty() || blocks_.back().offset + bytes > blocks_.back().size) {
+  if (blocks_.empty() || blocks_.back().offset + bytes > blocks_.back().mem.bytes()) {
     // Grow geometrically so a step's worth of activations settles into a few blocks.
     const size_t size = std::max<size_t>({bytes, size_t(1) << 20, capacity()});
-    blocks_.push_back(Block{{aligned_block(size), free_block}, size, 0});
+    blocks_.push_back(Block{memory::Buffer(device_, size), 0});
   }
   Block& b = blocks_.back();
-  void* p = b.mem.get() + b.offset;
+  void* p = static_cast<uint8_t*>(b.mem.data()) + b.offset;
   b.offset += bytes;
   used_ += bytes;
   peak_ = std::max(peak_, used_);
@@ -33,23 +20,24 @@ void* Arena::alloc(size_t bytes) {
 }
 
 Tensor Arena::empty(std::initializer_list<int64_t> dims, DType t) {
-  Tensor x(nullptr, dims, t);
+  Tensor x(nullptr, dims, t, device_);
   x.data = alloc(static_cast<size_t>(x.numel()) * dtype_size(t));
   return x;
 }
 
 Tensor Arena::zeros(std::initializer_list<int64_t> dims, DType t) {
   Tensor x = empty(dims, t);
-  std::memset(x.data, 0, static_cast<size_t>(x.numel()) * dtype_size(t));
+  memory::zero(x);
   return x;
 }
 
 void Arena::reset() {
   if (blocks_.size() > 1) {
-    // Replace the chain by one block big enough for everything the last round used.
+    // Replace the chain by one block big enough for everything the last round used. The old
+    // blocks go first, so the peak holds one round's memory, not two.
     const size_t need = capacity();
     blocks_.clear();
-    blocks_.push_back(Block{{aligned_block(need), free_block}, need, 0});
+    blocks_.push_back(Block{memory::Buffer(device_, need), 0});
   } else if (!blocks_.empty()) {
     blocks_.back().offset = 0;
   }
@@ -58,7 +46,7 @@ void Arena::reset() {
 
 size_t Arena::capacity() const {
   size_t c = 0;
-  for (const auto& b : blocks_) c += b.size;
+  for (const auto& b : blocks_) c += b.mem.bytes();
   return c;
 }
 

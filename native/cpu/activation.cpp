@@ -1,8 +1,7 @@
 #include "../ops/activation.h"
 
-#include <cmath>
-
 #include "../core/threads.h"
+#include "vmath.h"
 
 namespace amae::cpu {
 
@@ -16,7 +15,7 @@ void gelu_forward(const Tensor& x, const Tensor& y) {
   const float* in = x.f32();
   float* out = y.f32();
   parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) out[i] = 0.5f * in[i] * (1.0f + std::erf(in[i] * kInvSqrt2));
+    for (int64_t i = b; i < e; ++i) out[i] = 0.5f * in[i] * (1.0f + verf(in[i] * kInvSqrt2));
   });
 }
 
@@ -27,8 +26,8 @@ void gelu_backward(const Tensor& x, const Tensor& dy, const Tensor& dx) {
   parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const float v = in[i];
-      const float cdf = 0.5f * (1.0f + std::erf(v * kInvSqrt2));
-      const float pdf = kInvSqrt2Pi * std::exp(-0.5f * v * v);
+      const float cdf = 0.5f * (1.0f + verf(v * kInvSqrt2));
+      const float pdf = kInvSqrt2Pi * vexp(-0.5f * v * v);
       d[i] += g[i] * (cdf + v * pdf);
     }
   });

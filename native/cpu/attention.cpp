@@ -13,9 +13,9 @@ namespace amae::cpu {
 
 namespace {
 
-// Query rows per tile. A tile's scratch is kQueryTile × L floats for a segment of L tokens, so
-// memory grows linearly with the longest segment instead of quadratically, while the tile's
-// products stay large enough for sgemm to run at speed.
+// Query rows per tile. A tile's scratch is a few L × kQueryTile score tiles for a segment of L
+// tokens, so memory grows linearly with the longest segment instead of quadratically; at 64 the
+// backward's two tiles of a 648-token segment (330 KiB) stay in a core's L2.
 constexpr int64_t kQueryTile = 64;
 
 int64_t tiles_of(int64_t len) { return (len + kQueryTile - 1) / kQueryTile; }
@@ -71,6 +71,18 @@ Geometry geometry(const Tensor& qkv, int heads) {
   return {T, E, heads, d, 3 * E, 1.0f / std::sqrt(static_cast<float>(d))};
 }
 
+// Every product below runs through sgemm_direct, which reads its operands in place. To make
+// that possible the scores are kept transposed, Sᵀ [L, tq] (key j's row holds its score against
+// each query of the tile): Sᵀ = K·Qᵀ takes K as it lies in qkv and only the small tq × d query
+// tile is transposed, and P·V, Pᵀ·dO, dSᵀ·Q and dS·K read Pᵀ / dSᵀ in one layout or the other.
+// The softmax then runs down the columns, vectorised across the tile's queries.
+
+// dst[c·n + i] = src[i·ld + c] for i < n, c < d: a tile's q (or dout) columns, transposed.
+void transpose_tile(const float* src, int64_t ld, int64_t n, int64_t d, float* dst) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < d; ++c) dst[c * n + i] = src[i * ld + c];
+}
+
 }  // namespace
 
 void attention_forward(const Tensor& qkv, const Tensor& offsets, const Tensor& out, const Tensor& lse, int heads) {
@@ -84,8 +96,8 @@ void attention_forward(const Tensor& qkv, const Tensor& offsets, const Tensor& o
   // One work item per (query tile, head); tiles of all segments are numbered consecutively.
   const int64_t tiles = seg.tile_start[seg.count];
   parallel_for(tiles * g.heads, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t tile = i / g.heads, h = i % g.heads;
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t tile = item / g.heads, h = item % g.heads;
       // The segment whose tile range holds `tile`; upper_bound steps over empty segments,
       // whose ranges are empty.
       const int64_t s = std::upper_bound(seg.tile_start, seg.tile_start + seg.count + 1, tile) - seg.tile_start - 1;
@@ -95,20 +107,31 @@ void attention_forward(const Tensor& qkv, const Tensor& offsets, const Tensor& o
       const float* Q = X + (a + q0) * g.ld + h * g.d;
       const float* K = X + a * g.ld + g.E + h * g.d;
       const float* V = X + a * g.ld + 2 * g.E + h * g.d;
+      float* Ot = O + (a + q0) * g.E + h * g.d;
 
-      float* P = tile_scratch(static_cast<size_t>(tq * L));
-      sgemm(false, true, tq, L, g.d, g.scale, Q, g.ld, K, g.ld, 0.0f, P, L);
-      for (int64_t r = 0; r < tq; ++r) {
-        float* p = P + r * L;
-        // Softmax shifted by the row maximum so exp never overflows.
-        const float m = *std::max_element(p, p + L);
-        for (int64_t j = 0; j < L; ++j) p[j] = vexp(p[j] - m);
-        const float sum = lane_sum(L, [&](int64_t j) { return p[j]; });
-        const float inv = 1.0f / sum;
-        for (int64_t j = 0; j < L; ++j) p[j] *= inv;
-        LSE[h * g.T + a + q0 + r] = m + std::log(sum);
+      float* Qt = tile_scratch(static_cast<size_t>(g.d * tq + L * tq));
+      float* Pt = Qt + g.d * tq;
+      transpose_tile(Q, g.ld, tq, g.d, Qt);
+      sgemm_direct(false, L, tq, g.d, g.scale, K, g.ld, Qt, tq, 0.0f, Pt, tq);  // Sᵀ = K·Qᵀ·scale
+      // Softmax of each column, shifted by its maximum so exp never overflows; the 1/sum is
+      // applied to the tile's output rows instead of to all L × tq probabilities.
+      float m[kQueryTile], sum[kQueryTile];
+      for (int64_t i = 0; i < tq; ++i) m[i] = Pt[i];
+      for (int64_t j = 1; j < L; ++j)
+        for (int64_t i = 0; i < tq; ++i) m[i] = Pt[j * tq + i] > m[i] ? Pt[j * tq + i] : m[i];
+      for (int64_t i = 0; i < tq; ++i) sum[i] = 0.0f;
+      for (int64_t j = 0; j < L; ++j)
+        for (int64_t i = 0; i < tq; ++i) {
+          const float p = vexp(Pt[j * tq + i] - m[i]);
+          Pt[j * tq + i] = p;
+          sum[i] += p;
+        }
+      sgemm_direct(true, tq, g.d, L, 1.0f, Pt, tq, V, g.ld, 0.0f, Ot, g.E);  // O = P·V, unnormalised
+      for (int64_t i = 0; i < tq; ++i) {
+        const float inv = 1.0f / sum[i];
+        for (int64_t c = 0; c < g.d; ++c) Ot[i * g.E + c] *= inv;
+        LSE[h * g.T + a + q0 + i] = m[i] + std::log(sum[i]);
       }
-      sgemm(false, false, tq, g.d, L, 1.0f, P, L, V, g.ld, 0.0f, O + (a + q0) * g.E + h * g.d, g.E);
     }
   });
 }
@@ -130,14 +153,15 @@ void attention_backward(const Tensor& qkv, const Tensor& offsets, const Tensor& 
   // item walks its tiles in order and accumulates straight into dqkv, so each gradient element
   // is summed in one fixed order whatever the thread count, and no per-tile partials are kept.
   parallel_for(seg.count * g.heads, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t s = i / g.heads, h = i % g.heads;
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t s = item / g.heads, h = item % g.heads;
       const int64_t a = seg.start[s], L = seg.start[s + 1] - a;
       if (L == 0) continue;
       const int64_t tq_max = std::min(kQueryTile, L);
-      float* P = tile_scratch(static_cast<size_t>(2 * tq_max * L + tq_max));
-      float* dS = P + tq_max * L;
-      float* D = dS + tq_max * L;
+      float* Qt = tile_scratch(static_cast<size_t>(2 * g.d * tq_max + 2 * L * tq_max));
+      float* dOt = Qt + g.d * tq_max;
+      float* Pt = dOt + g.d * tq_max;
+      float* dSt = Pt + L * tq_max;
       const float* K = X + a * g.ld + g.E + h * g.d;
       const float* V = X + a * g.ld + 2 * g.E + h * g.d;
       float* dK = DX + a * g.ld + g.E + h * g.d;
@@ -149,27 +173,26 @@ void attention_backward(const Tensor& qkv, const Tensor& offsets, const Tensor& 
         const float* Ot = O + (a + q0) * g.E + h * g.d;
         const float* dO = DO + (a + q0) * g.E + h * g.d;
         float* dQ = DX + (a + q0) * g.ld + h * g.d;
+        const float* l = LSE + h * g.T + a + q0;
 
-        // P = exp(S − lse): the forward's probabilities, recomputed from the saved row lse.
-        sgemm(false, true, tq, L, g.d, g.scale, Q, g.ld, K, g.ld, 0.0f, P, L);
-        for (int64_t r = 0; r < tq; ++r) {
-          float* p = P + r * L;
-          const float l = LSE[h * g.T + a + q0 + r];
-          for (int64_t j = 0; j < L; ++j) p[j] = vexp(p[j] - l);
-          // Σ_j P_ij dP_ij = dO_i · O_i (as O_i = Σ_j P_ij V_j): the softmax Jacobian's
-          // correction term from d values instead of L.
-          D[r] = lane_sum(g.d, [&](int64_t c) { return dO[r * g.E + c] * Ot[r * g.E + c]; });
-        }
-        // dP = dO·Vᵀ, then dS = P ⊙ (dP − D) in place.
-        sgemm(false, true, tq, L, g.d, 1.0f, dO, g.E, V, g.ld, 0.0f, dS, L);
-        for (int64_t r = 0; r < tq; ++r) {
-          const float* p = P + r * L;
-          float* ds = dS + r * L;
-          for (int64_t j = 0; j < L; ++j) ds[j] = p[j] * (ds[j] - D[r]);
-        }
-        sgemm(true, false, L, g.d, tq, 1.0f, P, L, dO, g.E, 1.0f, dV, g.ld);         // dV += Pᵀ·dO
-        sgemm(true, false, L, g.d, tq, g.scale, dS, L, Q, g.ld, 1.0f, dK, g.ld);     // dK += dSᵀ·Q·scale
-        sgemm(false, false, tq, g.d, L, g.scale, dS, L, K, g.ld, 1.0f, dQ, g.ld);    // dQ += dS·K·scale
+        // Pᵀ = exp(Sᵀ − lse): the forward's probabilities, recomputed from the saved lse.
+        transpose_tile(Q, g.ld, tq, g.d, Qt);
+        sgemm_direct(false, L, tq, g.d, g.scale, K, g.ld, Qt, tq, 0.0f, Pt, tq);
+        for (int64_t j = 0; j < L; ++j)
+          for (int64_t i = 0; i < tq; ++i) Pt[j * tq + i] = vexp(Pt[j * tq + i] - l[i]);
+        // Σ_j P_ij dP_ij = dO_i · O_i (as O_i = Σ_j P_ij V_j): the softmax Jacobian's
+        // correction term from d values instead of L.
+        float D[kQueryTile];
+        for (int64_t i = 0; i < tq; ++i)
+          D[i] = lane_sum(g.d, [&](int64_t c) { return dO[i * g.E + c] * Ot[i * g.E + c]; });
+        // dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ ⊙ (dPᵀ − D) in place.
+        transpose_tile(dO, g.E, tq, g.d, dOt);
+        sgemm_direct(false, L, tq, g.d, 1.0f, V, g.ld, dOt, tq, 0.0f, dSt, tq);
+        for (int64_t j = 0; j < L; ++j)
+          for (int64_t i = 0; i < tq; ++i) dSt[j * tq + i] = Pt[j * tq + i] * (dSt[j * tq + i] - D[i]);
+        sgemm_direct(false, L, g.d, tq, 1.0f, Pt, tq, dO, g.E, 1.0f, dV, g.ld);       // dV += Pᵀ·dO
+        sgemm_direct(false, L, g.d, tq, g.scale, dSt, tq, Q, g.ld, 1.0f, dK, g.ld);  // dK += dSᵀ·Q·scale
+        sgemm_direct(true, tq, g.d, L, g.scale, dSt, tq, K, g.ld, 1.0f, dQ, g.ld);   // dQ += dS·K·scale
       }
     }
   });

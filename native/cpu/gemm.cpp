@@ -74,6 +74,9 @@ class Scratch {
 
 thread_local Scratch tl_pack_a;
 thread_local Scratch tl_pack_b;
+// sgemm_direct's packed edge slivers.
+thread_local Scratch tl_edge_a;
+thread_local Scratch tl_edge_b;
 
 // ---- packing ---------------------------------------------------------------------------------
 // A sliver is W consecutive rows (of op(A)) or columns (of op(B)) of the matrix, laid out
@@ -154,9 +157,16 @@ using Kernel = void (*)(int64_t kc, const float* a, const float* b, float* c, in
 // broadcast A value: the most FMAs per loaded byte that fit. On Zen 4 (one 512-bit FMA per cycle)
 // 14 × 32, 8 × 48, 6 × 64 and 12 × 32 all ran at the core's FMA peak within the noise of a shared
 // machine; 14 × 32 leaves the most slack in load bandwidth.
+//
+// The tile body takes its operands with strides: element (r, k) of the A sliver at
+// a[r·ars + k·aks], row k of the B sliver at b + k·bks. Packed slivers are (1, MR) and NR; the
+// direct path (sgemm_direct) reads a matrix in place. The wrappers below fix the strides that are
+// constants so that each compiles to its own addressing; the arithmetic is the same in all.
 template <int MR, int NV>
-__attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a, const float* b, float* c,
-                                                      int64_t ldc, float alpha, float beta) {
+__attribute__((target("avx512f"), always_inline)) inline void tile_avx512(int64_t kc, const float* a, int64_t ars,
+                                                                          int64_t aks, const float* b, int64_t bks,
+                                                                          float* c, int64_t ldc, float alpha,
+                                                                          float beta) {
   __m512 acc[MR][NV];
 #pragma GCC unroll 32
   for (int r = 0; r < MR; ++r)
@@ -168,12 +178,12 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + v * 16);
 #pragma GCC unroll 32
     for (int r = 0; r < MR; ++r) {
-      const __m512 ar = _mm512_set1_ps(a[r]);
+      const __m512 ar = _mm512_set1_ps(a[r * ars]);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
     }
-    a += MR;
-    b += NV * 16;
+    a += aks;
+    b += bks;
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 32
@@ -186,9 +196,28 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a
     }
 }
 
+template <int MR, int NV>
+__attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a, const float* b, float* c,
+                                                      int64_t ldc, float alpha, float beta) {
+  tile_avx512<MR, NV>(kc, a, 1, MR, b, NV * 16, c, ldc, alpha, beta);
+}
+// A row-major in place (rows ars apart), or column-major / a packed sliver (columns aks apart).
+template <int MR, int NV>
+__attribute__((target("avx512f"))) void rows_avx512(int64_t kc, const float* a, int64_t ars, const float* b,
+                                                    int64_t bks, float* c, int64_t ldc, float alpha, float beta) {
+  tile_avx512<MR, NV>(kc, a, ars, 1, b, bks, c, ldc, alpha, beta);
+}
+template <int MR, int NV>
+__attribute__((target("avx512f"))) void cols_avx512(int64_t kc, const float* a, int64_t aks, const float* b,
+                                                    int64_t bks, float* c, int64_t ldc, float alpha, float beta) {
+  tile_avx512<MR, NV>(kc, a, 1, aks, b, bks, c, ldc, alpha, beta);
+}
+
 // 6 × 16 uses 12 of the 16 ymm registers for accumulators.
 template <int MR, int NV>
-void kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta) {
+__attribute__((always_inline)) inline void tile_avx2(int64_t kc, const float* a, int64_t ars, int64_t aks,
+                                                     const float* b, int64_t bks, float* c, int64_t ldc, float alpha,
+                                                     float beta) {
   __m256 acc[MR][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
@@ -200,12 +229,12 @@ void kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t l
     for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + v * 8);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      const __m256 ar = _mm256_broadcast_ss(a + r);
+      const __m256 ar = _mm256_broadcast_ss(a + r * ars);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
     }
-    a += MR;
-    b += NV * 8;
+    a += aks;
+    b += bks;
   }
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 16
@@ -218,9 +247,30 @@ void kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t l
     }
 }
 
+template <int MR, int NV>
+void kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta) {
+  tile_avx2<MR, NV>(kc, a, 1, MR, b, NV * 8, c, ldc, alpha, beta);
+}
+template <int MR, int NV>
+void rows_avx2(int64_t kc, const float* a, int64_t ars, const float* b, int64_t bks, float* c, int64_t ldc,
+               float alpha, float beta) {
+  tile_avx2<MR, NV>(kc, a, ars, 1, b, bks, c, ldc, alpha, beta);
+}
+template <int MR, int NV>
+void cols_avx2(int64_t kc, const float* a, int64_t aks, const float* b, int64_t bks, float* c, int64_t ldc,
+               float alpha, float beta) {
+  tile_avx2<MR, NV>(kc, a, 1, aks, b, bks, c, ldc, alpha, beta);
+}
+
+// A kernel whose A sliver is read with one free stride (rows_*: between rows, cols_*: between
+// k steps) and whose B rows are bks apart.
+using StridedKernel = void (*)(int64_t kc, const float* a, int64_t a_stride, const float* b, int64_t bks, float* c,
+                               int64_t ldc, float alpha, float beta);
+
 struct Isa {
   int mr, nr;
   Kernel kernel;
+  StridedKernel rows, cols;
   void (*pack_contiguous_a)(const float*, int64_t, int, int64_t, float*);
   void (*pack_transposed_a)(const float*, int64_t, int, int64_t, float*);
   void (*pack_contiguous_b)(const float*, int64_t, int, int64_t, float*);
@@ -228,12 +278,12 @@ struct Isa {
 };
 
 template <int MR, int NR>
-constexpr Isa make_isa(Kernel k) {
-  return {MR, NR, k, pack_contiguous<MR>, pack_transposed<MR>, pack_contiguous<NR>, pack_transposed<NR>};
+constexpr Isa make_isa(Kernel k, StridedKernel rows, StridedKernel cols) {
+  return {MR, NR, k, rows, cols, pack_contiguous<MR>, pack_transposed<MR>, pack_contiguous<NR>, pack_transposed<NR>};
 }
 
-constexpr Isa kAvx512 = make_isa<14, 32>(kernel_avx512<14, 2>);
-constexpr Isa kAvx2 = make_isa<6, 16>(kernel_avx2<6, 2>);
+constexpr Isa kAvx512 = make_isa<14, 32>(kernel_avx512<14, 2>, rows_avx512<14, 2>, cols_avx512<14, 2>);
+constexpr Isa kAvx2 = make_isa<6, 16>(kernel_avx2<6, 2>, rows_avx2<6, 2>, cols_avx2<6, 2>);
 constexpr int kMaxTile = 14 * 32;
 
 // AVX-512 where the CPU has it; AMAE_GEMM_ISA=avx2 forces the fallback (the tests use it to
@@ -261,20 +311,29 @@ void scale(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   }
 }
 
-// One MR × NR tile. Edge tiles go through a full-size scratch tile so the kernel (and its
-// arithmetic) is the same for every element.
-inline void run_tile(const Isa& s, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
-                     int64_t n, float alpha, float beta) {
+// One m × n tile of C written by fn(c, ldc), a full-size kernel call. Edge tiles go through a
+// full-size scratch tile so the kernel (and its arithmetic) is the same for every element.
+template <class Fn>
+inline void with_tile(const Isa& s, float* c, int64_t ldc, int64_t m, int64_t n, float beta, const Fn& fn) {
   if (m == s.mr && n == s.nr) {
-    s.kernel(kc, a, b, c, ldc, alpha, beta);
+    fn(c, ldc);
     return;
   }
   alignas(64) float tile[kMaxTile];
   if (beta != 0.0f)
     for (int64_t i = 0; i < m; ++i) std::memcpy(tile + i * s.nr, c + i * ldc, static_cast<size_t>(n) * sizeof(float));
-  s.kernel(kc, a, b, tile, s.nr, alpha, beta);
+  fn(tile, s.nr);
   for (int64_t i = 0; i < m; ++i) std::memcpy(c + i * ldc, tile + i * s.nr, static_cast<size_t>(n) * sizeof(float));
 }
+
+inline void run_tile(const Isa& s, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
+                     int64_t n, float alpha, float beta) {
+  with_tile(s, c, ldc, m, n, beta, [&](float* t, int64_t ldt) { s.kernel(kc, a, b, t, ldt, alpha, beta); });
+}
+
+// The K block length: a function of K alone (see the determinism note at the top), shared by
+// sgemm and sgemm_direct so that both sum every element in the same order.
+int64_t k_block(int64_t K) { return ceil_div(K, ceil_div(K, kKC)); }
 
 }  // namespace
 
@@ -293,7 +352,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   // Blocks of near-equal length (no sliver of a block at the end), M and N blocks in whole
   // slivers. The K blocking is a function of K only; the M and N blocking only group
   // independent outputs.
-  const int64_t kc_max = ceil_div(K, ceil_div(K, kKC));
+  const int64_t kc_max = k_block(K);
   const int64_t mb_max = ceil_div(ceil_div(M, ceil_div(M, kMB)), MR) * MR;
   const int64_t nc_max = ceil_div(ceil_div(N, ceil_div(N, kNC)), NR) * NR;
   float* ap = tl_pack_a.get(static_cast<size_t>(kc_max * mb_max));
@@ -367,6 +426,55 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
           parallel_for(items, ceil_div(items, threads * kTasksPerThread), pack);
           parallel_for(tasks, 1, compute);
         }
+      }
+    }
+  }
+}
+
+void sgemm_direct(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    scale(M, N, beta, C, ldc);
+    return;
+  }
+  const Isa& s = isa();
+  const int64_t MR = s.mr, NR = s.nr;
+  const int64_t kc_max = k_block(K);
+  // Full slivers are read in place; only a partial last one (of A or of B) is packed, zero-padded
+  // to full size as sgemm packs it.
+  const int64_t m_full = M / MR * MR;
+  float* a_edge = tl_edge_a.get(static_cast<size_t>(kc_max * MR));
+  float* b_edge = tl_edge_b.get(static_cast<size_t>(kc_max * NR));
+  for (int64_t pc = 0; pc < K; pc += kc_max) {
+    const int64_t kc = std::min(kc_max, K - pc);
+    const float beta_k = pc == 0 ? beta : 1.0f;
+    if (m_full < M) {
+      const int h = static_cast<int>(M - m_full);
+      if (trans_a)
+        s.pack_contiguous_a(A + pc * lda + m_full, lda, h, kc, a_edge);
+      else
+        s.pack_transposed_a(A + m_full * lda + pc, lda, h, kc, a_edge);
+    }
+    for (int64_t j = 0; j < N; j += NR) {
+      const int64_t n = std::min(NR, N - j);
+      const float* b = B + pc * ldb + j;
+      int64_t bks = ldb;
+      if (n < NR) {
+        s.pack_contiguous_b(b, ldb, static_cast<int>(n), kc, b_edge);
+        b = b_edge;
+        bks = NR;
+      }
+      for (int64_t i = 0; i < M; i += MR) {
+        const int64_t m = std::min(MR, M - i);
+        with_tile(s, C + i * ldc + j, ldc, m, n, beta_k, [&](float* t, int64_t ldt) {
+          if (m < MR)
+            s.cols(kc, a_edge, MR, b, bks, t, ldt, alpha, beta_k);
+          else if (trans_a)
+            s.cols(kc, A + pc * lda + i, lda, b, bks, t, ldt, alpha, beta_k);
+          else
+            s.rows(kc, A + i * lda + pc, lda, b, bks, t, ldt, alpha, beta_k);
+        });
       }
     }
   }

@@ -12,4 +12,11 @@ namespace amae::cpu {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// The same product with B not transposed, on the calling thread, reading A and B in place instead
+// of packing them: for small operands that are already in cache (attention's per-head tiles),
+// where packing would cost as much as the multiply. Bit-identical to sgemm with the same
+// arguments (same K blocks, same fused multiply-add chain per element).
+void sgemm_direct(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
 }  // namespace amae::cpu

@@ -91,11 +91,15 @@ DeviceInfo device_info() {
   info.major = p.major;
   info.minor = p.minor;
   info.multiprocessors = p.multiProcessorCount;
-  try {
-    stream();  // makes the device current on this thread
-    AMAE_CUDA_CHECK(cudaMemGetInfo(&info.free_memory, &info.total_memory));
-  } catch (const std::exception& e) {
-    info.reason = e.what();
+  // Query without creating the backend's stream, so that a later select_device() still works.
+  err = cudaSetDevice(info.index);
+  if (err == cudaSuccess) {
+    t_current = info.index;
+    err = cudaMemGetInfo(&info.free_memory, &info.total_memory);
+  }
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    info.reason = std::string("CUDA device ") + std::to_string(info.index) + " is not usable: " + cudaGetErrorString(err);
     return info;
   }
 #ifdef AMAE_WITH_CUBLAS

@@ -1,11 +1,13 @@
 #include "amae.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "../core/memory.h"
 #include "../core/threads.h"
 #include "../ops/activation.h"
 #include "../ops/layernorm.h"
@@ -19,17 +21,19 @@ namespace {
 
 constexpr float kLayerNormEps = 1e-5f;  // spec §2.4
 
-// A contiguous view of t as [rows, cols] starting at row r0 of its [rows, cols] layout.
+// A contiguous view of t as [rows, cols] starting at row r0 of its [rows, cols] layout (on t's
+// device: the pointer arithmetic never reads the data).
 Tensor rows_of(const Tensor& t, int64_t r0, int64_t rows, int64_t cols) {
-  return Tensor(t.f32() + r0 * cols, {rows, cols});
+  return Tensor(t.f32() + r0 * cols, {rows, cols}, DType::F32, t.device);
 }
 Tensor as_matrix(const Tensor& t, int64_t rows, int64_t cols) { return rows_of(t, 0, rows, cols); }
 // The n values of t from element `at`, as a vector.
-Tensor part(const Tensor& t, int64_t at, int64_t n) { return Tensor(t.f32() + at, {n}); }
+Tensor part(const Tensor& t, int64_t at, int64_t n) { return Tensor(t.f32() + at, {n}, DType::F32, t.device); }
 
 // The first non-finite value of x (lowest index), or −1. Scanned in parallel; the minimum makes
-// the answer independent of the scheduling.
+// the answer independent of the scheduling. x is host memory (the batch, before any upload).
 int64_t first_non_finite(const Tensor& x) {
+  AMAE_CHECK(x.device == Device::CPU, "first_non_finite reads host memory");
   const float* p = x.f32();
   std::atomic<int64_t> first{-1};
   parallel_for(x.numel(), 1 << 16, [&](int64_t b, int64_t e) {
@@ -78,8 +82,10 @@ void sincos_position_embedding(const int64_t grid[3], int64_t dim, float* out) {
       }
 }
 
-Amae::Amae(const AmaeConfig& c, uint64_t seed)
+Amae::Amae(const AmaeConfig& c, uint64_t seed, Device device)
     : cfg_(checked(c)),
+      device_(device),
+      store_(device),
       // The DCT (spec §2.1): base conv W [E, 1, p, p, p] (Xavier on its [E, p³] view) and B
       // (PyTorch's conv default, so that s_b gets a gradient), and the projector of the
       // modality code onto [s_w | s_b] initialised so that every scale starts near 1.
@@ -112,62 +118,155 @@ Amae::Amae(const AmaeConfig& c, uint64_t seed)
       dec_norm_b_(store_.add("decoder.norm.bias", {c.decoder_dim}, Init::constant(0), false)),
       pred_w_(store_.add("decoder.pred.weight", {c.patch_voxels(), c.decoder_dim},
                          Init::xavier(c.decoder_dim, c.patch_voxels()), true)),
-      pred_b_(store_.add("decoder.pred.bias", {c.patch_voxels()}, Init::constant(0), false)) {
+      pred_b_(store_.add("decoder.pred.bias", {c.patch_voxels()}, Init::constant(0), false)),
+      arena_(device) {
   store_.finalize();
   store_.initialize(seed);
+  // The fixed sin-cos tables are computed on the host: in place on the CPU, else uploaded.
   const int64_t grid[3] = {c.grid(0), c.grid(1), c.grid(2)};
-  if (!c.learnable_pos) sincos_position_embedding(grid, c.embed_dim, store_[position_].value.f32());
-  sincos_position_embedding(grid, c.decoder_dim, store_[dec_position_].value.f32());
+  auto sincos = [&](int id, int64_t dim) {
+    if (device_ == Device::CPU) {
+      sincos_position_embedding(grid, dim, store_[id].value.f32());
+      return;
+    }
+    std::vector<float> table(static_cast<size_t>(c.patches() * dim));
+    sincos_position_embedding(grid, dim, table.data());
+    store_.set_value(id, table.data(), static_cast<int64_t>(table.size()));
+  };
+  if (!c.learnable_pos) sincos(position_, c.embed_dim);
+  sincos(dec_position_, c.decoder_dim);
 }
 
-void Amae::plan(const AmaeBatch& b) {
+void Amae::plan(const AmaeBatch& b, Mode mode) {
   const int64_t P = cfg_.patches();
+  const bool on_cpu = device_ == Device::CPU;
+  AMAE_CHECK(b.volumes.device == Device::CPU && b.contrasts.device == Device::CPU && b.subjects.device == Device::CPU &&
+                 b.keep.device == Device::CPU && b.keep_offsets.device == Device::CPU,
+             "AMAE: the batch arrives in host memory");
   const int32_t* contrast = b.contrasts.i32();
   const int32_t* subject = b.subjects.i32();
   const int32_t* keep = b.keep.i32();
   const int32_t* keep_off = b.keep_offsets.i32();
   const int64_t S = b.subjects.numel() - 1;
   Plan& p = plan_;
-  p.contrast_ids = b.contrasts;
-  p.keep = b.keep;
-  p.keep_offsets = b.keep_offsets;
   p.contrasts = b.contrasts.numel();
   p.tokens = b.keep.numel();
   p.full = p.contrasts * P;
   p.masked = p.full - p.tokens;
-  auto ints = [&](int64_t n) { return arena_.empty({n}, DType::I32); };
-  p.kept_rows = ints(p.tokens);
-  p.enc_mod = ints(p.tokens);
-  p.dec_source = ints(p.full);
-  p.dec_pos = ints(p.full);
-  p.dec_mod = ints(p.full);
-  p.masked_rows = ints(p.masked);
-  p.enc_offsets = ints(S + 1);
-  p.dec_offsets = ints(S + 1);
+  const int64_t Nc = p.contrasts, Tk = p.tokens, Tf = p.full, Tm = p.masked;
+  const int64_t R = mode == Mode::Train ? Tm : Tf;
+
+  // Every table is a run of 4-byte words in one block, each run starting on 64 bytes. On the CPU
+  // the block is arena memory and the tables are written in place; on CUDA it is host staging,
+  // uploaded into the arena in one copy.
+  int64_t words = 0;
+  auto reserve = [&](int64_t n) {
+    const int64_t at = words;
+    words += (n + 15) / 16 * 16;
+    return at;
+  };
+  const int64_t at_kept_rows = reserve(Tk), at_enc_mod = reserve(Tk), at_dec_source = reserve(Tf),
+                at_dec_pos = reserve(Tf), at_dec_mod = reserve(Tf), at_masked_rows = reserve(Tm),
+                at_enc_offsets = reserve(S + 1), at_dec_offsets = reserve(S + 1), at_loss_mask = reserve(R),
+                at_one = reserve(1);
+  const int64_t at_codes = cfg_.learned_code ? -1 : reserve(Nc * kContrasts);
+  // On CUDA the batch's own index arrays travel in the same copy; on the CPU they are used as they are.
+  const int64_t at_contrasts = on_cpu ? -1 : reserve(Nc), at_keep = on_cpu ? -1 : reserve(Tk),
+                at_keep_offsets = on_cpu ? -1 : reserve(Nc + 1);
+  const size_t bytes = static_cast<size_t>(words) * 4;
+  uint8_t* host;
+  if (on_cpu) {
+    host = static_cast<uint8_t*>(arena_.alloc(bytes));
+  } else {
+    if (staging_.bytes() < bytes) staging_ = memory::Buffer(Device::CPU, bytes);
+    host = static_cast<uint8_t*>(staging_.data());
+  }
+  auto ints = [&](int64_t at) { return reinterpret_cast<int32_t*>(host) + at; };
+  auto floats = [&](int64_t at) { return reinterpret_cast<float*>(host) + at; };
+
+  int32_t* kept_rows = ints(at_kept_rows);
+  int32_t* enc_mod = ints(at_enc_mod);
+  int32_t* dec_source = ints(at_dec_source);
+  int32_t* dec_pos = ints(at_dec_pos);
+  int32_t* dec_mod = ints(at_dec_mod);
+  int32_t* masked_rows = ints(at_masked_rows);
+  int32_t* enc_offsets = ints(at_enc_offsets);
+  int32_t* dec_offsets = ints(at_dec_offsets);
+  int32_t* loss_mask = ints(at_loss_mask);
   // Decoder token n·P + q is patch q of volume n; it starts as the mask token (row Tk of
   // [encoded; mask_token]) unless kept, when it takes its encoder token.
-  for (int64_t n = 0; n < p.contrasts; ++n)
+  for (int64_t n = 0; n < Nc; ++n)
     for (int64_t q = 0; q < P; ++q) {
-      p.dec_source.i32()[n * P + q] = static_cast<int32_t>(p.tokens);
-      p.dec_pos.i32()[n * P + q] = static_cast<int32_t>(q);
-      p.dec_mod.i32()[n * P + q] = contrast[n];
+      dec_source[n * P + q] = static_cast<int32_t>(Tk);
+      dec_pos[n * P + q] = static_cast<int32_t>(q);
+      dec_mod[n * P + q] = contrast[n];
     }
-  for (int64_t n = 0; n < p.contrasts; ++n)
+  for (int64_t n = 0; n < Nc; ++n)
     for (int64_t t = keep_off[n]; t < keep_off[n + 1]; ++t) {
-      p.kept_rows.i32()[t] = static_cast<int32_t>(n * P + keep[t]);
-      p.enc_mod.i32()[t] = contrast[n];
-      p.dec_source.i32()[n * P + keep[t]] = static_cast<int32_t>(t);
+      kept_rows[t] = static_cast<int32_t>(n * P + keep[t]);
+      enc_mod[t] = contrast[n];
+      dec_source[n * P + keep[t]] = static_cast<int32_t>(t);
     }
-  for (int64_t r = 0, m = 0; r < p.full; ++r)
-    if (p.dec_source.i32()[r] == p.tokens) p.masked_rows.i32()[m++] = static_cast<int32_t>(r);
+  for (int64_t r = 0, m = 0; r < Tf; ++r)
+    if (dec_source[r] == Tk) masked_rows[m++] = static_cast<int32_t>(r);
   for (int64_t s = 0; s <= S; ++s) {
-    p.enc_offsets.i32()[s] = keep_off[subject[s]];
-    p.dec_offsets.i32()[s] = static_cast<int32_t>(subject[s] * P);
+    enc_offsets[s] = keep_off[subject[s]];
+    dec_offsets[s] = static_cast<int32_t>(subject[s] * P);
+  }
+  // Training predicts only the masked rows, all of which count; prediction predicts every row and
+  // the loss counts the masked ones.
+  for (int64_t r = 0; r < R; ++r) loss_mask[r] = mode == Mode::Train ? 1 : dec_source[r] == Tk;
+  *floats(at_one) = 1.0f;
+  if (!cfg_.learned_code) {
+    float* codes = floats(at_codes);
+    std::fill(codes, codes + Nc * kContrasts, 0.0f);
+    for (int64_t n = 0; n < Nc; ++n) codes[n * kContrasts + contrast[n]] = 1.0f;
+  }
+  if (!on_cpu) {
+    std::copy(contrast, contrast + Nc, ints(at_contrasts));
+    std::copy(keep, keep + Tk, ints(at_keep));
+    std::copy(keep_off, keep_off + Nc + 1, ints(at_keep_offsets));
+  }
+
+  // The views, on the model's device.
+  uint8_t* base = host;
+  if (!on_cpu) {
+    base = static_cast<uint8_t*>(arena_.alloc(bytes));
+    memory::copy(Tensor(base, {words}, DType::I32, device_), Tensor(host, {words}, DType::I32));
+  }
+  auto view = [&](int64_t at, std::initializer_list<int64_t> dims, DType t = DType::I32) {
+    return Tensor(base + at * 4, dims, t, device_);
+  };
+  p.kept_rows = view(at_kept_rows, {Tk});
+  p.enc_mod = view(at_enc_mod, {Tk});
+  p.dec_source = view(at_dec_source, {Tf});
+  p.dec_pos = view(at_dec_pos, {Tf});
+  p.dec_mod = view(at_dec_mod, {Tf});
+  p.masked_rows = view(at_masked_rows, {Tm});
+  p.enc_offsets = view(at_enc_offsets, {S + 1});
+  p.dec_offsets = view(at_dec_offsets, {S + 1});
+  p.loss_mask = view(at_loss_mask, {R});
+  p.one = view(at_one, {1}, DType::F32);
+  p.codes = cfg_.learned_code ? Tensor() : view(at_codes, {Nc, kContrasts}, DType::F32);
+  if (on_cpu) {
+    p.contrast_ids = b.contrasts;
+    p.keep = b.keep;
+    p.keep_offsets = b.keep_offsets;
+    p.volumes = b.volumes;
+  } else {
+    p.contrast_ids = view(at_contrasts, {Nc});
+    p.keep = view(at_keep, {Tk});
+    p.keep_offsets = view(at_keep_offsets, {Nc + 1});
+    // The volumes: the step's second (and last) upload.
+    p.volumes = arena_.empty({b.volumes.shape[0], b.volumes.shape[1], b.volumes.shape[2], b.volumes.shape[3]});
+    memory::copy(p.volumes, b.volumes);
   }
 }
 
-float Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
+void Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
   arena_.reset();
+  acts_.loss = Tensor();
+  loss_host_ = 0;
   const int64_t bad = first_non_finite(b.volumes);
   if (bad >= 0) {
     const float v = b.volumes.f32()[bad];
@@ -176,7 +275,7 @@ float Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
                              " in volume " + std::to_string(bad / per) + " at voxel [" + std::to_string(at / (W * D)) +
                              ", " + std::to_string(at / D % W) + ", " + std::to_string(at % D) + "]");
   }
-  plan(b);
+  plan(b, mode);
   const Plan& p = plan_;
   Acts& a = acts_;
   const int64_t P = cfg_.patches(), V = cfg_.patch_voxels(), E = cfg_.embed_dim, Ed = cfg_.decoder_dim;
@@ -186,11 +285,11 @@ float Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
   // DCT scales: the projector maps each volume's modality code to s_w (first E outputs) and
   // s_b (next E). Its weight rows [0, E) and [E, 2E) are contiguous, so each half is a Linear.
   const int64_t code_dim = cfg_.learned_code ? kCodeDim : kContrasts;
-  a.codes = arena_.zeros({Nc, code_dim});
   if (cfg_.learned_code) {
+    a.codes = arena_.zeros({Nc, code_dim});
     ops::gather_rows_forward(w(code_table_), p.contrast_ids, a.codes);
   } else {
-    for (int64_t n = 0; n < Nc; ++n) a.codes.f32()[n * kContrasts + b.contrasts.i32()[n]] = 1.0f;
+    a.codes = p.codes;  // one-hot, built by plan()
   }
   a.sw = arena_.empty({Nc, E});
   a.sb = arena_.empty({Nc, E});
@@ -201,8 +300,8 @@ float Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
   // never embedded.
   const int64_t* S = cfg_.size;
   a.patches = arena_.empty({Nc * P, V});
-  ops::patchify_forward(Tensor(b.volumes.data, {Nc, 1, S[0], S[1], S[2]}), Tensor(a.patches.data, {Nc, P, V}),
-                        cfg_.patch);
+  ops::patchify_forward(Tensor(p.volumes.data, {Nc, 1, S[0], S[1], S[2]}, DType::F32, device_),
+                        Tensor(a.patches.data, {Nc, P, V}, DType::F32, device_), cfg_.patch);
   a.kept = arena_.empty({Tk, V});
   ops::gather_rows_forward(a.patches, p.kept_rows, a.kept);
   a.z = arena_.empty({Tk, E});
@@ -222,7 +321,7 @@ float Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
   // every contrast gathers its row from that table.
   a.src = arena_.empty({Tk + 1, Ed});
   ops::linear_forward(a.latent, w(embed_w_), w(embed_b_), rows_of(a.src, 0, Tk, Ed));
-  std::memcpy(a.src.f32() + Tk * Ed, w(mask_token_).data, static_cast<size_t>(Ed) * sizeof(float));
+  memory::copy(rows_of(a.src, Tk, 1, Ed), rows_of(w(mask_token_), 0, 1, Ed));
   a.full = arena_.empty({Tf, Ed});
   ops::gather_rows_forward(a.src, p.dec_source, a.full);
   ops::embed_add_forward(a.full, as_matrix(w(dec_position_), P, Ed), w(dec_modality_), p.dec_pos, p.dec_mod, a.full);
@@ -231,29 +330,37 @@ float Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
   // Training predicts only the masked patches (the only ones the loss sees); prediction mode
   // predicts every patch.
   const int64_t R = mode == Mode::Train ? p.masked : Tf;
-  if (R == 0) return 0.0f;  // r = 0: nothing masked, no loss (spec §2.3)
+  if (R == 0) return;  // r = 0: nothing masked, no loss (spec §2.3)
   if (mode == Mode::Train) {
     a.dec_in = arena_.empty({R, Ed});
     ops::gather_rows_forward(a.dec_out, p.masked_rows, a.dec_in);
     a.pred = arena_.empty({R, V});
     a.target = arena_.empty({R, V});
     ops::gather_rows_forward(a.patches, p.masked_rows, a.target);
-    a.loss_mask = arena_.empty({R}, DType::I32);
-    for (int64_t r = 0; r < R; ++r) a.loss_mask.i32()[r] = 1;
   } else {
     a.dec_in = a.dec_out;
-    a.pred = as_matrix(pred_out, R, V);
+    // The caller's buffer when it is on the model's device, else the arena's (copied out below).
+    a.pred = pred_out.device == device_ ? as_matrix(pred_out, R, V) : arena_.empty({R, V});
     a.target = a.patches;
-    a.loss_mask = arena_.empty({R}, DType::I32);
-    for (int64_t r = 0; r < R; ++r) a.loss_mask.i32()[r] = p.dec_source.i32()[r] == Tk;
   }
+  a.loss_mask = p.loss_mask;
   a.dec_norm = arena_.empty({R, Ed});
   a.dec_mean = arena_.empty({R});
   a.dec_rstd = arena_.empty({R});
   ops::layernorm_forward(a.dec_in, w(dec_norm_w_), w(dec_norm_b_), a.dec_norm, a.dec_mean, a.dec_rstd, kLayerNormEps);
   ops::linear_forward(a.dec_norm, w(pred_w_), w(pred_b_), a.pred);
+  // The loss stays where it is computed (host memory on the CPU, the arena on CUDA) until
+  // loss_value() reads it, so that on CUDA the backward is queued before the host waits.
+  a.loss = device_ == Device::CPU ? Tensor(&loss_host_, {1}) : arena_.zeros({1});
+  ops::masked_mse_forward(a.pred, a.target, a.loss_mask, a.loss, cfg_.norm_pix);
+  if (mode == Mode::Predict && a.pred.data != pred_out.data) memory::copy(pred_out, a.pred);
+}
+
+float Amae::loss_value() {
+  if (!acts_.loss.data) return 0.0f;  // nothing masked
+  if (device_ == Device::CPU) return loss_host_;
   float loss = 0;
-  ops::masked_mse_forward(a.pred, a.target, a.loss_mask, Tensor(&loss, {1}), cfg_.norm_pix);
+  memory::copy(Tensor(&loss, {1}), acts_.loss);  // waits for the work queued before it
   return loss;
 }
 
@@ -267,9 +374,8 @@ void Amae::run_backward() {
   auto g = [&](int id) -> const Tensor& { return store_[id].grad; };
 
   // Loss → pred → decoder norm → the masked rows of the decoder output.
-  float one = 1.0f;
   const Tensor dpred = arena_.zeros({Tm, V});
-  ops::masked_mse_backward(a.pred, a.target, a.loss_mask, Tensor(&one, {1}), dpred, cfg_.norm_pix);
+  ops::masked_mse_backward(a.pred, a.target, a.loss_mask, p.one, dpred, cfg_.norm_pix);
   const Tensor dnorm = arena_.zeros({Tm, Ed});
   ops::linear_backward(a.dec_norm, w(pred_w_), dpred, dnorm, g(pred_w_), g(pred_b_));
   const Tensor din = arena_.zeros({Tm, Ed});
@@ -312,9 +418,9 @@ void Amae::run_backward() {
 
 float Amae::loss_and_grads(const AmaeBatch& batch) {
   store_.zero_grads();
-  const float loss = run_forward(batch, Mode::Train, Tensor());
+  run_forward(batch, Mode::Train, Tensor());
   if (plan_.masked > 0) run_backward();
-  return loss;
+  return loss_value();
 }
 
 StepResult Amae::train_step(const AmaeBatch& batch, const OptimConfig& opt) {
@@ -327,6 +433,9 @@ StepResult Amae::train_step(const AmaeBatch& batch, const OptimConfig& opt) {
   return r;
 }
 
-float Amae::forward(const AmaeBatch& batch, const Tensor& pred) { return run_forward(batch, Mode::Predict, pred); }
+float Amae::forward(const AmaeBatch& batch, const Tensor& pred) {
+  run_forward(batch, Mode::Predict, pred);
+  return loss_value();
+}
 
 }  // namespace amae::models

@@ -7,6 +7,11 @@
 // Forward and backward are written side by side (llm.c style) over the ops in native/ops;
 // activations live in an Arena that is reset per call, so after the first step a step
 // allocates nothing.
+//
+// The model lives on one device: its parameters and activations are that device's memory. The
+// batch always arrives in host memory (from JS); everything the step derives from it on the host
+// (the index tables, the one-hot codes, the loss mask) is built there and, on CUDA, uploaded in
+// one copy with the volumes in a second; ops only ever see tensors of the model's device.
 #pragma once
 #include <cstdint>
 
@@ -34,7 +39,7 @@ struct AmaeConfig {
   int64_t patch_voxels() const { return patch * patch * patch; }   // p³
 };
 
-// One batch, checked by the caller (the binding): Nc volumes, S subjects.
+// One batch, checked by the caller (the binding): Nc volumes, S subjects, all in host memory.
 struct AmaeBatch {
   Tensor volumes;       // [Nc, H, W, D] every contrast of every subject, subject by subject
   Tensor contrasts;     // Int32 [Nc] registry ids, strictly increasing within a subject
@@ -59,9 +64,10 @@ void sincos_position_embedding(const int64_t grid[3], int64_t dim, float* out);
 
 class Amae {
  public:
-  Amae(const AmaeConfig& config, uint64_t seed);
+  Amae(const AmaeConfig& config, uint64_t seed, Device device = Device::CPU);
 
   const AmaeConfig& config() const { return cfg_; }
+  Device device() const { return device_; }
   ParamStore& params() { return store_; }
 
   // The loss of the batch with every trainable parameter's gradient in params() (zeroed first).
@@ -69,14 +75,15 @@ class Amae {
   // loss_and_grads, clipping, then one AdamW step.
   StepResult train_step(const AmaeBatch& batch, const OptimConfig& opt);
   // No gradients: the loss, and the prediction of every patch of every contrast (masked or not)
-  // into pred [Nc, P, p³].
+  // into pred [Nc, P, p³] (host memory, or the model's device).
   float forward(const AmaeBatch& batch, const Tensor& pred);
 
  private:
-  // The index tables of one batch (Int32 views into the arena).
+  // The tables of one batch, built on the host (views into the arena, on the model's device).
   struct Plan {
     int64_t contrasts = 0, tokens = 0, full = 0, masked = 0;  // Nc, Tk, Tf = Nc·P, Tm = Tf − Tk
-    Tensor contrast_ids, keep, keep_offsets;  // the batch's own index arrays
+    Tensor volumes;       // [Nc, H, W, D] the batch's volumes (on CUDA: their upload)
+    Tensor contrast_ids, keep, keep_offsets;  // the batch's own index arrays (on CUDA: uploads)
     Tensor kept_rows;    // [Tk] the patch row n·P + q of each encoder token
     Tensor enc_mod;      // [Tk] the contrast id of each encoder token
     Tensor enc_offsets;  // [S + 1] each subject's range of encoder tokens
@@ -85,6 +92,10 @@ class Amae {
     Tensor dec_mod;      // [Tf] the contrast id of each decoder token
     Tensor dec_offsets;  // [S + 1] each subject's range of decoder tokens
     Tensor masked_rows;  // [Tm] the rows n·P + q of the masked patches, ascending
+    Tensor loss_mask;    // Int32 [R] the rows the loss counts: Train every masked row (R = Tm),
+                         // Predict the masked ones among all Tf rows (R = Tf)
+    Tensor codes;        // [Nc, K] the one-hot modality codes (absent with learned codes)
+    Tensor one;          // [1] 1.0, the gradient of the loss with respect to itself
   };
   // The activations the backward reads (views into the arena).
   struct Acts {
@@ -96,14 +107,18 @@ class Amae {
     Tensor full, dec_out;         // [Tf, Ed] decoder input and output
     Tensor dec_in, dec_norm, dec_mean, dec_rstd;  // the rows that are predicted, and their norm
     Tensor pred, target, loss_mask;
+    Tensor loss;                  // [1] on the model's device; absent when nothing is masked
   };
   enum class Mode { Train, Predict };
 
-  void plan(const AmaeBatch& batch);
-  float run_forward(const AmaeBatch& batch, Mode mode, const Tensor& pred_out);
+  void plan(const AmaeBatch& batch, Mode mode);
+  // The forward; its loss is read by loss_value().
+  void run_forward(const AmaeBatch& batch, Mode mode, const Tensor& pred_out);
+  float loss_value();
   void run_backward();
 
   AmaeConfig cfg_;
+  Device device_;
   ParamStore store_;
   // vit.*
   int tok_w_, tok_b_, code_table_ = -1, proj_w_, proj_b_, modality_, position_;
@@ -114,9 +129,13 @@ class Amae {
   TransformerStack decoder_;
   int dec_norm_w_, dec_norm_b_, pred_w_, pred_b_;
 
-  Arena arena_;
+  Arena arena_;  // on device_
+  // Host memory the step's tables are written to before their one upload (CUDA only; on the CPU
+  // they are written straight into the arena).
+  memory::Buffer staging_;
   Plan plan_;
   Acts acts_;
+  float loss_host_ = 0;  // the loss on the CPU (acts_.loss points here)
 };
 
 }  // namespace amae::models

@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <limits>
-#include <new>
+#include <string>
 
 #include "../core/rng.h"
 
@@ -15,17 +13,18 @@ namespace {
 // Each parameter starts on a 64-byte boundary (one cache line, one AVX-512 vector).
 constexpr int64_t kAlignFloats = 16;
 
-std::unique_ptr<float[], void (*)(float*)> aligned_floats(int64_t n) {
-  const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, kAlignFloats)) * sizeof(float);
-  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-  if (!p) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
-  return {static_cast<float*>(p), [](float* q) { std::free(q); }};
+// One of the store's buffers: n floats (at least one alignment unit) on the device, 64-byte
+// aligned host memory on the CPU (memory::alloc), zero-filled.
+memory::Buffer zeroed_floats(Device d, int64_t n) {
+  memory::Buffer b(d, static_cast<size_t>(std::max<int64_t>(n, kAlignFloats)) * sizeof(float));
+  memory::zero(Tensor(b.data(), {static_cast<int64_t>(b.bytes() / sizeof(float))}, DType::F32, d));
+  return b;
 }
 
-Tensor view(float* base, const Param& p) {
+Tensor view(void* buffer, const Param& p, Device d) {
   Tensor t;
-  t.data = base + p.offset;
+  t.data = static_cast<float*>(buffer) + p.offset;
+  t.device = d;
   t.ndim = static_cast<int>(p.shape.size());
   for (int i = 0; i < t.ndim; ++i) t.shape[i] = p.shape[static_cast<size_t>(i)];
   return t;
@@ -34,7 +33,7 @@ Tensor view(float* base, const Param& p) {
 }  // namespace
 
 int ParamStore::add(std::string name, std::vector<int64_t> shape, Init init, bool decay, bool trainable) {
-  AMAE_CHECK(!values_, "ParamStore::add after finalize");
+  AMAE_CHECK(!finalized_, "ParamStore::add after finalize");
   AMAE_CHECK(shape.size() <= static_cast<size_t>(kMaxDims), name + ": too many dimensions");
   Param p;
   p.name = std::move(name);
@@ -51,25 +50,36 @@ int ParamStore::add(std::string name, std::vector<int64_t> shape, Init init, boo
 }
 
 void ParamStore::finalize() {
-  values_ = aligned_floats(total_);
-  grads_ = aligned_floats(total_);
-  m_ = aligned_floats(total_);
-  v_ = aligned_floats(total_);
+  AMAE_CHECK(!finalized_, "ParamStore::finalize twice");
+  finalized_ = true;
+  values_ = zeroed_floats(device_, total_);
+  grads_ = zeroed_floats(device_, total_);
+  m_ = zeroed_floats(device_, total_);
+  v_ = zeroed_floats(device_, total_);
   for (Param& p : params_) {
-    p.value = view(values_.get(), p);
-    p.grad = view(grads_.get(), p);
-    p.m = view(m_.get(), p);
-    p.v = view(v_.get(), p);
+    p.value = view(values_.data(), p, device_);
+    p.grad = view(grads_.data(), p, device_);
+    p.m = view(m_.data(), p, device_);
+    p.v = view(v_.data(), p, device_);
     if (p.trainable) slots_.push_back(AdamWSlot{p.value, p.grad, p.m, p.v, p.decay});
   }
   // Untrained parameters (and the alignment gaps) keep zero gradients, so the norm over the
   // whole buffer is the trainable parameters' and clipping needs no per-tensor split.
-  all_grads_ = {Tensor(grads_.get(), {total_})};
+  all_grads_ = {flat(grads_)};
 }
 
 void ParamStore::initialize(uint64_t seed) {
+  // The draws run on the host: in place on the CPU; on CUDA into a host copy of the values (so
+  // that Fixed tables keep theirs), uploaded whole at the end.
+  memory::Buffer staging;
+  float* base = static_cast<float*>(values_.data());
+  if (device_ != Device::CPU) {
+    staging = memory::Buffer(Device::CPU, static_cast<size_t>(total_) * sizeof(float));
+    base = static_cast<float*>(staging.data());
+    memory::copy(Tensor(base, {total_}), flat(values_));
+  }
   for (Param& p : params_) {
-    float* x = p.value.f32();
+    float* x = base + p.offset;
     Rng rng(seed, p.name);
     const Init& in = p.init;
     for (int64_t i = 0; i < p.numel; ++i) {
@@ -87,7 +97,15 @@ void ParamStore::initialize(uint64_t seed) {
       }
     }
   }
+  if (device_ != Device::CPU) memory::copy(flat(values_), Tensor(base, {total_}));
   reset_optimizer();
+}
+
+void ParamStore::set_value(int i, const float* host, int64_t n) {
+  const Param& p = params_.at(static_cast<size_t>(i));
+  AMAE_CHECK(finalized_ && n == p.numel, "ParamStore::set_value: " + p.name + " holds " + std::to_string(p.numel) +
+                                             " values, got " + std::to_string(n));
+  memory::copy(p.value, Tensor(const_cast<float*>(host), {n}));
 }
 
 int ParamStore::find(const std::string& name) const {
@@ -96,7 +114,7 @@ int ParamStore::find(const std::string& name) const {
   return -1;
 }
 
-void ParamStore::zero_grads() { std::memset(grads_.get(), 0, static_cast<size_t>(total_) * sizeof(float)); }
+void ParamStore::zero_grads() { memory::zero(flat(grads_)); }
 
 double ParamStore::clip_grad_norm(double max_norm) {
   // An infinite bound never clips: the same pass then only measures.
@@ -109,8 +127,8 @@ void ParamStore::adamw_step(double lr, double beta1, double beta2, double eps, d
 }
 
 void ParamStore::reset_optimizer() {
-  std::memset(m_.get(), 0, static_cast<size_t>(total_) * sizeof(float));
-  std::memset(v_.get(), 0, static_cast<size_t>(total_) * sizeof(float));
+  memory::zero(flat(m_));
+  memory::zero(flat(v_));
   step_ = 0;
 }
 

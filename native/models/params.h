@@ -1,12 +1,13 @@
 // The parameter store of a model: every parameter named as in the checkpoint (spec §6), its
 // values, gradients and AdamW moments each in ONE contiguous buffer, so zeroing the gradients,
-// clipping them and the optimiser step are single passes over the whole model.
+// clipping them and the optimiser step are single passes over the whole model. The store lives on
+// one device (its buffers through memory::); its views are that device's tensors.
 #pragma once
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
+#include "../core/memory.h"
 #include "../core/tensor.h"
 #include "../ops/optim.h"
 
@@ -42,7 +43,7 @@ struct Param {
 
 class ParamStore {
  public:
-  ParamStore() = default;
+  explicit ParamStore(Device device = Device::CPU) : device_(device) {}
   ParamStore(const ParamStore&) = delete;
   ParamStore& operator=(const ParamStore&) = delete;
 
@@ -50,8 +51,14 @@ class ParamStore {
   int add(std::string name, std::vector<int64_t> shape, Init init, bool decay, bool trainable = true);
   // Allocates the four buffers (zeroed) and points every parameter's views into them.
   void finalize();
-  // Fills every non-Fixed parameter from its init and the seed; resets the optimiser.
+  // Fills every non-Fixed parameter from its init and the seed (on the host, then uploaded when
+  // the store is on CUDA); resets the optimiser.
   void initialize(uint64_t seed);
+  // Sets a parameter's values from n host floats (n == its numel): how a model fills its Fixed
+  // tables, computed on the host, on any device.
+  void set_value(int i, const float* host, int64_t n);
+
+  Device device() const { return device_; }
 
   Param& operator[](int i) { return params_[static_cast<size_t>(i)]; }
   const Param& operator[](int i) const { return params_[static_cast<size_t>(i)]; }
@@ -71,12 +78,15 @@ class ParamStore {
   void reset_optimizer();
 
  private:
+  Device device_;
+  bool finalized_ = false;
   std::vector<Param> params_;
   std::vector<AdamWSlot> slots_;  // built once: the optimiser allocates nothing per step
   std::vector<Tensor> all_grads_;  // the whole gradient buffer as one tensor, for clipping
   int64_t total_ = 0, step_ = 0;
-  std::unique_ptr<float[], void (*)(float*)> values_{nullptr, nullptr}, grads_{nullptr, nullptr},
-      m_{nullptr, nullptr}, v_{nullptr, nullptr};
+  memory::Buffer values_, grads_, m_, v_;  // total_ floats each, zeroed by finalize()
+  // The whole buffer as one flat tensor.
+  Tensor flat(const memory::Buffer& b) const { return Tensor(b.data(), {total_}, DType::F32, device_); }
 };
 
 }  // namespace amae::models

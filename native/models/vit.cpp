@@ -1,7 +1,6 @@
 #include "vit.h"
 
-#include <cstring>
-
+#include "../core/memory.h"
 #include "../ops/activation.h"
 #include "../ops/attention.h"
 #include "../ops/layernorm.h"
@@ -12,8 +11,9 @@ namespace {
 
 constexpr float kLayerNormEps = 1e-5f;  // spec §2.4
 
-// Backward ops add into their outputs; a scratch gradient reused across blocks starts at zero.
-void zero(const Tensor& t) { std::memset(t.data, 0, static_cast<size_t>(t.numel()) * sizeof(float)); }
+// Backward ops add into their outputs; a scratch gradient reused across blocks starts at zero
+// (on the arena's device).
+void zero(const Tensor& t) { memory::zero(t); }
 
 }  // namespace
 

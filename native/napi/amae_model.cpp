@@ -16,8 +16,10 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../core/memory.h"
 #include "../models/amae.h"
 #include "convert.h"
+#include "cuda_binding.h"
 
 namespace amae::napi {
 namespace {
@@ -88,13 +90,15 @@ void reject_unknown_keys(const Napi::Object& o, const std::vector<std::string>& 
   }
 }
 
-AmaeConfig read_config(const Napi::Value& v) {
+// The model's configuration, and in *device where it runs (config.device, default 'cpu').
+AmaeConfig read_config(const Napi::Value& v, Device* device) {
   const std::string at = "config";
   Napi::Object o = object_arg(v, at);
   reject_unknown_keys(o,
                       {"size", "patch", "embedDim", "depth", "heads", "decoderDim", "decoderDepth", "decoderHeads",
-                       "mlpRatio", "normPix", "code", "posEmbed"},
+                       "mlpRatio", "normPix", "code", "posEmbed", "device"},
                       at);
+  *device = device_arg(o.Get("device"), "config.device");
   AmaeConfig c;
   Napi::Value size = o.Get("size");
   if (!size.IsArray() || size.As<Napi::Array>().Length() != 3) type_error("config.size must be [H, W, D]");
@@ -305,14 +309,18 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
                         InstanceMethod<&AmaeModel::LossAndGrads>("lossAndGrads"),
                         InstanceMethod<&AmaeModel::Parameters>("parameters"),
                         InstanceMethod<&AmaeModel::GetState>("getState"),
-                        InstanceMethod<&AmaeModel::SetState>("setState")});
+                        InstanceMethod<&AmaeModel::SetState>("setState"),
+                        InstanceAccessor<&AmaeModel::GetDevice>("device")});
   }
 
   explicit AmaeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AmaeModel>(info) {
     rethrow_as_js(info.Env(), [&] {
       if (!info.IsConstructCall()) type_error("AmaeModel must be called with new");
-      const AmaeConfig cfg = read_config(info[0]);
-      model_ = std::make_unique<Amae>(cfg, read_seed(info[1]));
+      Device device = Device::CPU;
+      const AmaeConfig cfg = read_config(info[0], &device);
+      const uint64_t seed = read_seed(info[1]);
+      if (device == Device::CUDA) require_cuda("config.device 'cuda'");
+      model_ = std::make_unique<Amae>(cfg, seed, device);
     });
   }
 
@@ -413,7 +421,7 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
           info, keep,
           [this, batch, views, loss] {
             *loss = model_->loss_and_grads(batch->view());
-            for (auto& [i, view] : *views) copy(model_->params()[i].grad, view);
+            for (auto& [i, view] : *views) memory::copy(view, model_->params()[i].grad);
           },
           [loss](Napi::Object keep) {
             Napi::Object r = Napi::Object::New(keep.Env());
@@ -423,6 +431,11 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
           });
     });
     return out;
+  }
+
+  // 'cpu' or 'cuda': where the weights, gradients, moments and activations live.
+  Napi::Value GetDevice(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), model_->device() == Device::CUDA ? "cuda" : "cpu");
   }
 
   Napi::Value Parameters(const Napi::CallbackInfo& info) {
@@ -487,7 +500,7 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
       out = enqueue(
           info, keep,
           [this, copies, step] {
-            for (auto& [src, dst] : *copies) copy(src, dst);
+            for (auto& [src, dst] : *copies) memory::copy(dst, src);  // from the model's device
             *step = model_->params().step();
           },
           [step, want_optim](Napi::Object keep) {
@@ -554,16 +567,12 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
       out = enqueue(
           info, keep,
           [this, copies, step] {
-            for (auto& [src, dst] : *copies) copy(src, dst);
+            for (auto& [src, dst] : *copies) memory::copy(dst, src);  // onto the model's device
             if (*step >= 0) model_->params().set_step(*step);
           },
           [](Napi::Object keep) { return keep.Env().Undefined(); });
     });
     return out;
-  }
-
-  static void copy(const Tensor& src, const Tensor& dst) {
-    std::memcpy(dst.data, src.data, static_cast<size_t>(src.numel()) * sizeof(float));
   }
 
   std::unique_ptr<Amae> model_;

@@ -1,5 +1,7 @@
-// op(name, inputs, attrs?, outputs?) → Promise<outputs>: checks the call on the JS thread (typed errors
-// thrown synchronously), then runs the op in an AsyncWorker off the event loop.
+// op(name, inputs, attrs?, outputs?, options?) → Promise<outputs>: checks the call on the JS thread
+// (typed errors thrown synchronously), then runs the op in an AsyncWorker off the event loop.
+// options.device 'cuda' runs it on the GPU: the worker copies every tensor to device memory, runs
+// the op there and copies the outputs (and the inputs it updates in place) back.
 #include <napi.h>
 
 #include <algorithm>
@@ -7,7 +9,9 @@
 #include <cstring>
 
 #include "../core/error.h"
+#include "../core/memory.h"
 #include "convert.h"
+#include "cuda_binding.h"
 #include "op_registry.h"
 
 namespace amae::napi {
@@ -15,17 +19,22 @@ namespace {
 
 class OpWorker : public Napi::AsyncWorker {
  public:
-  OpWorker(Napi::Env env, const OpDef* def, OpCall call, Napi::Object keep)
+  OpWorker(Napi::Env env, const OpDef* def, OpCall call, Napi::Object keep, Device device)
       : Napi::AsyncWorker(env, "amae.op"),
         deferred_(Napi::Promise::Deferred::New(env)),
         def_(def),
         call_(std::move(call)),
-        keep_(Napi::Persistent(keep)) {}
+        keep_(Napi::Persistent(keep)),
+        device_(device) {}
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     try {
+      if (device_ == Device::CUDA) {
+        run_on_device();
+        return;
+      }
       for (const auto& name : call_.reused_) {
         const Tensor& t = call_.outputs_.at(name);
         std::memset(t.data, 0, static_cast<size_t>(t.numel()) * dtype_size(t.dtype));
@@ -34,17 +43,47 @@ class OpWorker : public Napi::AsyncWorker {
     } catch (const std::bad_alloc&) {
       SetError(call_.op_ + ": out of memory");
     } catch (const std::exception& e) {
-      SetError(e.what());
+      SetError(device_ == Device::CUDA ? call_.op_ + " (cuda): " + e.what() : std::string(e.what()));
     }
   }
   void OnOK() override { deferred_.Resolve(keep_.Value().Get("outputs")); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
+  // The op on device copies of its tensors: inputs uploaded (the Int32 ones from the snapshots
+  // prepare() checked), outputs zero-filled as a fresh output is (backward ops add into them),
+  // then the outputs and the inputs the op updates copied back into the JS buffers. The copies
+  // to the host wait for the op. An absent tensor (data == nullptr) stays absent.
+  void run_on_device() {
+    std::vector<memory::Buffer> buffers;  // freed when the call ends, after the copies back
+    std::vector<std::pair<Tensor, Tensor>> back;  // (JS buffer, device copy)
+    auto upload = [&](Tensor& t, bool fill, bool copy_back) {
+      if (!t.data) return;
+      const size_t bytes = static_cast<size_t>(t.numel()) * dtype_size(t.dtype);
+      buffers.emplace_back(Device::CUDA, bytes ? bytes : 1);  // never nullptr: present stays present
+      Tensor dev = t;
+      dev.data = buffers.back().data();
+      dev.device = Device::CUDA;
+      if (fill)
+        memory::copy(dev, t);
+      else
+        memory::zero(dev);
+      if (copy_back) back.push_back({t, dev});
+      t = dev;
+    };
+    const auto& writes = def_->writes_inputs;
+    for (auto& [name, t] : call_.inputs_)
+      upload(t, true, std::find(writes.begin(), writes.end(), name) != writes.end());
+    for (auto& [name, t] : call_.outputs_) upload(t, false, true);
+    def_->run(call_);
+    for (auto& [host, dev] : back) memory::copy(host, dev);
+  }
+
   Napi::Promise::Deferred deferred_;
   const OpDef* def_;
   OpCall call_;
   Napi::ObjectReference keep_;  // inputs and outputs stay alive while the worker runs
+  Device device_;
 };
 
 std::string join(const std::vector<std::string>& v) {
@@ -102,6 +141,19 @@ Napi::Object reused_outputs(const OpDef& def, const OpCall& call, const Napi::Va
   return o;
 }
 
+// The optional 5th argument: {device?: 'cpu' | 'cuda'}.
+Device op_device(const OpDef& def, const Napi::Value& v) {
+  if (v.IsUndefined()) return Device::CPU;
+  if (!v.IsObject() || v.IsArray()) type_error(def.name + ": options must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+    if (k != "device") type_error(def.name + ": unknown option options." + k + " (accepted: device)");
+  }
+  return device_arg(o.Get("device"), def.name + ": options.device");
+}
+
 Napi::Value Op(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Value result;
@@ -132,7 +184,10 @@ Napi::Value Op(const Napi::CallbackInfo& info) {
       call.inputs_[k] = t;
     }
     read_attrs(*def, info.Length() > 2 ? info[2] : env.Undefined(), call);
+    const Device device = op_device(*def, info.Length() > 4 ? info[4] : env.Undefined());
     def->prepare(call);
+    // After the argument checks, so that a bad call reads the same on every machine.
+    if (device == Device::CUDA) require_cuda(name + " on device 'cuda'");
 
     Napi::Object outputs = Napi::Object::New(env);
     Napi::Object given = reused_outputs(*def, call, info.Length() > 3 ? info[3] : env.Undefined());
@@ -167,7 +222,7 @@ Napi::Value Op(const Napi::CallbackInfo& info) {
     Napi::Object keep = Napi::Object::New(env);
     keep.Set("inputs", inputs);
     keep.Set("outputs", outputs);
-    auto* worker = new OpWorker(env, def, std::move(call), keep);
+    auto* worker = new OpWorker(env, def, std::move(call), keep, device);
     result = worker->promise();
     worker->Queue();
   });

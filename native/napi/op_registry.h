@@ -62,8 +62,13 @@ struct OpDef {
   std::string name;
   std::vector<std::string> inputs;  // every accepted input name (in-place ones are documented per op)
   std::vector<std::string> attrs;   // every accepted attribute name
+  // Checks the call and declares its outputs (JS thread; the tensors are host memory).
   std::function<void(OpCall&)> prepare;
+  // Does the work (worker thread). With options.device 'cuda' every tensor it sees is a device
+  // copy: run() must not read tensor data on the host (the checks it repeats skip device data).
   std::function<void(OpCall&)> run;
+  // The inputs the op updates in place (the optimiser's state): on a device they are copied back.
+  std::vector<std::string> writes_inputs = {};
 };
 
 void register_op(OpDef def);

@@ -53,7 +53,8 @@ void register_optim_ops() {
                  ops::adamw_step(c.inputs_.at("param"), c.inputs_.at("grad"), c.inputs_.at("m"), c.inputs_.at("v"),
                                  c.num_attr("lr"), c.num_attr("beta1"), c.num_attr("beta2"), c.num_attr("eps"),
                                  c.num_attr("weight_decay"), c.int_attr("step"));
-               }});
+               },
+               {"param", "m", "v"}});
   register_op({"grad_norm_sq", {"x"}, {},
                [](OpCall& c) {
                  c.input_any_rank("x", DType::F32);
@@ -65,7 +66,8 @@ void register_optim_ops() {
                  c.input_any_rank("x", DType::F32);
                  c.num_attr("s");
                },
-               [](OpCall& c) { ops::scale_inplace(c.inputs_.at("x"), float(c.num_attr("s"))); }});
+               [](OpCall& c) { ops::scale_inplace(c.inputs_.at("x"), float(c.num_attr("s"))); },
+               {"x"}});
 }
 
 }  // namespace

@@ -5,6 +5,7 @@ import { ops } from '../../lib/index.js';
 import { runOp } from '../../lib/native.js';
 import type { Tensor } from '../../lib/tensor.js';
 import { assertClose, gradcheck } from '../helpers/check.js';
+import { cppCheck } from '../helpers/cpp.js';
 import { digest, gemmCases } from '../helpers/gemm-cases.js';
 import { randn } from '../helpers/random.js';
 
@@ -276,3 +277,8 @@ test('linear and matmul ops reject bad arguments with typed errors', (t) => {
   t.throws(() => runOp('matmul_backward', { a, b, dc: randn([2, 3, 4], 1) }), { instanceOf: RangeError, message: /inputs\.dc must have shape \[2,3,5\]/ });
   t.throws(() => runOp('matmul_backward', { a, b }), { instanceOf: TypeError, message: /inputs\.dc is required/ });
 });
+
+cppCheck('sgemm_direct (operands read in place) is bit-identical to sgemm, AVX-512 and AVX2', 'test/native/cpp/gemm_direct.cpp', [
+  'native/cpu/gemm.cpp',
+  'native/core/threads.cpp',
+]);
