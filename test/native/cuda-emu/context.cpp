@@ -31,7 +31,7 @@ std::mutex& workspace_mutex() {
 // scratch it did not write in this call, or past what it asked for, is caught (the first by the
 // comparison with the CPU, the second by ASan, as is a part overrunning into the gap before the
 // next).
-// Its bytes start poisoned for ASan; each part take() hands out is unpoisoned (see sync.py).
+// Its bytes start poisoned for ASan; each part take() hands out is unpoisoned (see sync.mjs).
 Workspace::Workspace(size_t bytes) : lock_(workspace_mutex()), bytes_(bytes) {
   base_ = emu::dev_alloc(bytes);
   emu::scratch_poison(base_, bytes);

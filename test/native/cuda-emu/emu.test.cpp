@@ -3,7 +3,7 @@
 // to catch are caught: a missing __syncthreads, stale shared memory, a divergent barrier, a host
 // pointer passed to a kernel, host code touching device memory, an out-of-bounds access, a bad
 // launch configuration, poisoned scratch. Kernels here call emu::launch and emu::Shared directly
-// (what sync.py writes for the real files).
+// (what sync.mjs writes for the real files).
 #include <sys/wait.h>
 #include <unistd.h>
 

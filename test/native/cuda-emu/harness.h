@@ -1,5 +1,5 @@
 // The shared test harness of the emulated CUDA checks: device buffers, random inputs, comparisons
-// with the CPU ops, and the per-family registration (EMU_FAMILY) that main.cpp and sync.py's
+// with the CPU ops, and the per-family registration (EMU_FAMILY) that main.cpp and sync.mjs's
 // coverage check use.
 #pragma once
 #include <cmath>

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Host emulation of the CUDA kernels (no GPU needed): the real native/cuda/*.cu and context.cuh,
-# with launches and __shared__ declarations rewritten (sync.py), compiled by g++ against an
+# with launches and __shared__ declarations rewritten (sync.mjs), compiled by g++ against an
 # emulated CUDA runtime (include/cuda_runtime.h, runtime.cpp: each CUDA thread a fiber, barriers,
 # warp collectives, device memory that host code cannot touch) under ASan and UBSan, and checked
 # against the CPU ops (<family>.test.cpp). Every family of native/sources-cuda.txt must have its
-# test and call every one of its ops (sync.py fails otherwise).
+# test and call every one of its ops (sync.mjs fails otherwise).
 #
 # Usage: test/native/cuda-emu/run.sh [family...]
 #   Runs every family twice, with the real grid caps and with EMU_SMALL=1 (caps of 2 blocks, so
@@ -17,14 +17,14 @@ work=${EMU_WORK:-$(mktemp -d)}
 [ -n "${EMU_WORK:-}" ] || trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/native" "$work/obj"
 for d in ops core cpu; do ln -sfn "$root/native/$d" "$work/native/$d"; done
-families=$(python3 "$here/sync.py" "$root" "$work") || { echo "$families"; exit 1; }
+families=$(node "$here/sync.mjs" "$root" "$work") || { echo "$families"; exit 1; }
 all_families=$families
 families="emu $families"  # the emulator's own self-test first (emu.test.cpp)
 [ $# -gt 0 ] && families="$*"
 jobs=${JOBS:-$(nproc)}
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-common="-std=c++20 -g -march=x86-64-v3 -fno-trapping-math -pthread -Wall -Wno-unknown-pragmas -Wno-unused-function -I$work -I$here/include"
+common="-std=c++20 -g -march=x86-64-v3 -fno-trapping-math -pthread -Wall -Wno-unknown-pragmas -Wno-sign-compare -Wno-unused-function -I$work -I$here/include"
 # The kernels, the emulated context and the tests: sanitised. The emulator (runtime.cpp) and the
 # CPU reference: optimised only.
 units=()
@@ -34,9 +34,10 @@ for f in "$here"/context.cpp "$here"/main.cpp "$here"/*.test.cpp; do units+=("em
 for f in "$root"/native/cpu/*.cpp "$root"/native/core/threads.cpp; do units+=("cpu:$f"); done
 # With a kept EMU_WORK, an object newer than its source and every header is reused.
 headers=$(find "$here" "$root/native" "$work/native/cuda" -name '*.h' -o -name '*.cuh' | xargs ls -t | head -1)
+obj_of() { echo "$work/obj/$(echo "$1" | md5sum | cut -c1-12).o"; }
 compile() {
   local kind=${1%%:*} src=${1#*:} obj
-  obj="$work/obj/$(echo "$src" | md5sum | cut -c1-12).o"
+  obj=$(obj_of "$src")
   [ -n "${EMU_KEEP:-}" ] && [ "$obj" -nt "$src" ] && [ "$obj" -nt "$headers" ] && return 0
   case $kind in
     rt) g++ $common -O2 -DEMU_ASAN=1 -c "$src" -o "$obj" ;;
@@ -45,12 +46,14 @@ compile() {
     cpu) g++ $common -O2 -c "$src" -o "$obj" ;;
   esac || { echo "FAIL compile: $src"; return 1; }
 }
-export -f compile
+export -f compile obj_of
 [ -n "${EMU_WORK:-}" ] && export EMU_KEEP=1
 export common san work headers
 t0=$(date +%s)
 printf '%s\n' "${units[@]}" | xargs -P "$jobs" -I{} bash -c 'compile "$@"' _ {}
-g++ $san -pthread "$work"/obj/*.o -o "$work/emu_test"
+objs=()
+for u in "${units[@]}"; do objs+=("$(obj_of "${u#*:}")"); done
+g++ $san -pthread "${objs[@]}" -o "$work/emu_test"
 t1=$(date +%s)
 echo "built in $((t1 - t0)) s: families $families"
 

@@ -2,7 +2,7 @@
 // see run.sh). It stands in for the real <cuda_runtime.h>, so the real native/cuda/context.cuh is
 // compiled as it is (its device helpers warp_sum/warp_max/block_sum/AMAE_CUDA_FOR/blocks_for are
 // the real ones, not copies) and the real .cu files, with only their launches and __shared__
-// declarations rewritten by sync.py.
+// declarations rewritten by sync.mjs.
 //
 // How kernels run: a launch runs its blocks one after the other; a block runs each CUDA thread as
 // a fiber on one host thread. A fiber runs until it reaches __syncthreads or a warp collective
@@ -38,7 +38,7 @@
 #define __launch_bounds__(...)
 #define __grid_constant__
 #define __align__(n) __attribute__((aligned(n)))
-// __shared__ is NOT a macro: sync.py rewrites each `__shared__ T name[...];` into a function-local
+// __shared__ is NOT a macro: sync.mjs rewrites each `__shared__ T name[...];` into a function-local
 // static plus a registration (emu::Shared) that poisons it before every block. Static storage is
 // right only because blocks run one at a time here; on the GPU each block has its own copy.
 
@@ -90,7 +90,7 @@ void* dev_alloc(size_t bytes);
 void dev_free(void* p);
 // Whether [p, p + bytes) lies inside one device allocation (one-past-the-end allowed).
 bool is_device(const void* p, size_t bytes = 0);
-// Scratch: the emulated Workspace poisons all of its bytes (ASan) and sync.py makes
+// Scratch: the emulated Workspace poisons all of its bytes (ASan) and sync.mjs makes
 // Workspace::take unpoison each part it hands out, so a kernel overrunning one part into the
 // alignment gap before the next is reported.
 void scratch_poison(void* p, size_t bytes);
@@ -110,7 +110,7 @@ struct DeviceAccess {
 
 // ---- launches ---------------------------------------------------------------------------------
 // The grid-size caps in the kernels' host code (65535, the CUDA limit for grid.y/z) are rewritten
-// by sync.py into EMU_GRID_CAP: 65535 normally, 2 with EMU_SMALL=1 so grid-stride loops and
+// by sync.mjs into EMU_GRID_CAP: 65535 normally, 2 with EMU_SMALL=1 so grid-stride loops and
 // chunk-size growth run on small shapes.
 extern int grid_cap;
 #define EMU_GRID_CAP (::emu::grid_cap)
@@ -129,7 +129,7 @@ void check_arg(const char* name, int index, const T& v) {
 }
 
 // kernel<<<grid, block, shmem, stream>>>(args...) becomes
-// emu::launch("kernel", grid, block, shmem, stream, kernel, args...) (sync.py). The arguments are
+// emu::launch("kernel", grid, block, shmem, stream, kernel, args...) (sync.mjs). The arguments are
 // converted to the kernel's parameter types once, as a launch does; every thread then gets its
 // own copy of the parameters. Pointer arguments must be device memory (or null).
 template <class... P, class... A>
