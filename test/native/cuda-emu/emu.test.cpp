@@ -84,6 +84,17 @@ __global__ void divergent_barrier_kernel(float* x, int n) {
   x[threadIdx.x] = 1;
 }
 
+// BUG on purpose: block b reads what block b − 1 wrote in the same launch.
+__global__ void chained_blocks_kernel(float* out) {
+  if (threadIdx.x == 0) out[blockIdx.x] = blockIdx.x == 0 ? 1.0f : out[blockIdx.x - 1] + 1.0f;
+}
+
+// BUG on purpose: odd lanes leave, the even ones shuffle with a full mask.
+__global__ void partial_shuffle_kernel(float* out) {
+  if (threadIdx.x % 2) return;
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, float(threadIdx.x), 2);
+}
+
 __global__ void write_kernel(float* x, int i) { if (threadIdx.x == 0) x[i] = 1; }
 __global__ void read_kernel(const float* x, float* out) { if (threadIdx.x == 0) out[0] = x[0]; }
 
@@ -141,9 +152,29 @@ EMU_FAMILY(emu) {
     expect("shared memory is poisoned before every block", got[0] == 1.0f && std::isnan(got[1]) && std::isnan(got[2]));
   });
   run("caught: divergent __syncthreads", [] {
+    expect("control: every thread at the barrier runs", !caught_in_child([] {
+      DF x(nans(64));
+      emu::launch("divergent_barrier_kernel", 1, 64, 0, nullptr, divergent_barrier_kernel, x.p, 64);
+    }));
     expect("__syncthreads after some threads returned aborts", caught_in_child([] {
       DF x(nans(64));
       emu::launch("divergent_barrier_kernel", 1, 64, 0, nullptr, divergent_barrier_kernel, x.p, 40);
+    }));
+  });
+  run("caught: order between blocks", [] {
+    DF out(nans(16));
+    emu::launch("chained_blocks_kernel", 16, 32, 0, nullptr, chained_blocks_kernel, out.p);
+    const F got = out.get();
+    bool in_order = true;
+    for (int b = 0; b < 16; ++b) in_order = in_order && got[size_t(b)] == float(b + 1);
+    const char* order = std::getenv("EMU_ORDER");
+    const bool debugging = order && *order == '1';  // everything in order on purpose
+    expect("blocks run in a random order", !in_order || debugging, debugging ? "(EMU_ORDER=1: not checked)" : "");
+  });
+  run("caught: shuffle with lanes missing", [] {
+    expect("a full-mask shuffle after some lanes returned aborts", caught_in_child([] {
+      DF out(nans(32));
+      emu::launch("partial_shuffle_kernel", 1, 32, 0, nullptr, partial_shuffle_kernel, out.p);
     }));
   });
   run("caught: host pointer argument", [] {
@@ -157,6 +188,12 @@ EMU_FAMILY(emu) {
     expect("a host pointer passed to a kernel throws", threw);
   });
   run("caught: host access to device memory", [] {
+    expect("control: the same read under DeviceAccess runs", !caught_in_child([] {
+      DF x(nans(4));
+      emu::DeviceAccess a;
+      volatile float v = x.p[0];
+      (void)v;
+    }));
     expect("host code reading device memory crashes", caught_in_child([] {
       DF x(nans(4));
       volatile float v = x.p[0];
@@ -164,6 +201,10 @@ EMU_FAMILY(emu) {
     }));
   });
   run("caught: out of bounds", [] {
+    expect("control: a kernel writing the last element of its buffer runs", !caught_in_child([] {
+      DF x(nans(5));
+      emu::launch("write_kernel", 1, 32, 0, nullptr, write_kernel, x.p, 4);
+    }));
     expect("a kernel writing one past its buffer is reported (ASan)", caught_in_child([] {
       DF x(nans(5));
       emu::launch("write_kernel", 1, 32, 0, nullptr, write_kernel, x.p, 5);

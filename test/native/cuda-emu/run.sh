@@ -9,7 +9,8 @@
 # Usage: test/native/cuda-emu/run.sh [family...]
 #   Runs every family twice, with the real grid caps and with EMU_SMALL=1 (caps of 2 blocks, so
 #   grid-stride loops and chunk growth run on small shapes), JOBS (default: nproc) at a time.
-#   EMU_SEED=n changes the fiber schedule. Exit status 1 on any FAIL line or crash.
+#   EMU_SEED=n changes the schedules (block order, fiber order; default 1, and 2 with EMU_SMALL),
+#   EMU_ORDER=1 runs everything in order (debugging). Exit status 1 on any FAIL line or crash.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -61,7 +62,8 @@ echo "built in $((t1 - t0)) s: families $families"
 # rest still run.
 run_one() {
   local fam=$1 small=$2 out="$work/out.$1.$2"
-  if EMU_SMALL=$small ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 "$work/emu_test" "$fam" >"$out" 2>&1; then
+  # The two modes also run different fiber schedules (seeds 1 and 2 unless EMU_SEED is set).
+  if EMU_SEED=${EMU_SEED:-$((small + 1))} EMU_SMALL=$small ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 "$work/emu_test" "$fam" >"$out" 2>&1; then
     echo "exit 0" >>"$out"
   else
     echo "FAIL $fam (EMU_SMALL=$small): exit status $?" >>"$out"

@@ -534,13 +534,19 @@ void run_grid(const char* name, dim3 grid, dim3 block, const std::function<void(
   gridDim = grid;
   blockDim = block;
   n_threads = int(block.x * block.y * block.z);
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        blockIdx = uint3{bx, by, bz};
-        run_block();
-        threads_run += n_threads;
-      }
+  // Blocks one at a time (their __shared__ variables are statics), in a random order: a kernel
+  // that counts on another block of the same launch having run first is caught (in-order
+  // execution with EMU_ORDER=1).
+  const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;
+  std::vector<uint64_t> order(blocks);
+  for (uint64_t b = 0; b < blocks; ++b) order[b] = b;
+  if (!in_order)
+    for (uint64_t b = blocks; b > 1; --b) std::swap(order[b - 1], order[next_random() % b]);
+  for (uint64_t b : order) {
+    blockIdx = uint3{unsigned(b % grid.x), unsigned(b / grid.x % grid.y), unsigned(b / (uint64_t(grid.x) * grid.y))};
+    run_block();
+    threads_run += n_threads;
+  }
   cur = -1;
   body = nullptr;
 }

@@ -4,15 +4,15 @@
 // the real ones, not copies) and the real .cu files, with only their launches and __shared__
 // declarations rewritten by sync.mjs.
 //
-// How kernels run: a launch runs its blocks one after the other; a block runs each CUDA thread as
-// a fiber on one host thread. A fiber runs until it reaches __syncthreads or a warp collective
-// (shuffle, ballot, __syncwarp), then the scheduler picks another runnable fiber AT RANDOM
-// (seeded, EMU_SEED), under a policy drawn per block: uniformly (warps advance together) or
-// warp-greedy (one warp runs ahead through every phase it can). Between two synchronisation
-// points the threads of a block thus run in scrambled orders, so code that needs a barrier it does
-// not have tends to read a stale or poisoned value. Barriers are strict: a __syncthreads reached while another thread of the block
-// has returned, or a full-mask shuffle with a lane missing, is reported as a bug (the hardware
-// leaves both undefined).
+// How kernels run: a launch runs its blocks one after the other, in a random order; a block runs
+// each CUDA thread as a fiber on one host thread. A fiber runs until it reaches __syncthreads or a
+// warp collective (shuffle, ballot, __syncwarp), then the scheduler picks another runnable fiber
+// AT RANDOM (seeded, EMU_SEED), under a policy drawn per block: uniformly (warps advance
+// together) or warp-greedy (one warp runs ahead through every phase it can). Between two
+// synchronisation points the threads of a block thus run in scrambled orders, so code that needs
+// a barrier it does not have tends to read a stale or poisoned value. Barriers are strict: a
+// __syncthreads reached while another thread of the block has returned, or a full-mask shuffle
+// with a lane missing, is reported as a bug (the hardware leaves both undefined).
 //
 // What is deliberately NOT emulated, so that it fails to compile instead of being faked: dynamic
 // shared memory (extern __shared__), __constant__, textures, streams other than amae's one.
