@@ -95,6 +95,12 @@ __global__ void partial_shuffle_kernel(float* out) {
   out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, float(threadIdx.x), 2);
 }
 
+// As sync.mjs instruments `__global__ void __launch_bounds__(64) bounded_kernel(...)`.
+__global__ void bounded_kernel(float* out) {
+  ::emu::launch_bounds(64);
+  if (threadIdx.x == 0) out[0] = 1;
+}
+
 __global__ void write_kernel(float* x, int i) { if (threadIdx.x == 0) x[i] = 1; }
 __global__ void read_kernel(const float* x, float* out) { if (threadIdx.x == 0) out[0] = x[0]; }
 
@@ -230,6 +236,16 @@ EMU_FAMILY(emu) {
     expect("grid.x = 0 throws", throws(dim3(0), 32));
     expect("1025 threads per block throw", throws(1, 1025));
     expect("block.z = 65 throws", throws(1, dim3(1, 1, 65)));
+  });
+  run("caught: __launch_bounds__ exceeded", [] {
+    expect("control: 64 threads under __launch_bounds__(64) run", !caught_in_child([] {
+      DF out(nans(1));
+      emu::launch("bounded_kernel", 1, 64, 0, nullptr, bounded_kernel, out.p);
+    }));
+    expect("128 threads under __launch_bounds__(64) abort", caught_in_child([] {
+      DF out(nans(1));
+      emu::launch("bounded_kernel", 1, 128, 0, nullptr, bounded_kernel, out.p);
+    }));
   });
   run("poisoned scratch", [] {
     amae::cuda::Workspace ws(amae::cuda::Workspace::bytes_for({sizeof(float) * 3}));

@@ -496,6 +496,15 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
   return fibers[cur].result;
 }
 
+void launch_bounds(int max_threads) {
+  if (int(blockDim.x * blockDim.y * blockDim.z) > max_threads) {
+    char b[160];
+    std::snprintf(b, sizeof b, "block of %u threads for a kernel with __launch_bounds__(%d): the launch fails on the GPU",
+                  blockDim.x * blockDim.y * blockDim.z, max_threads);
+    die(std::string(b) + " (kernel " + kernel_name + ")");
+  }
+}
+
 void syncthreads() {
   if (cur < 0) die("__syncthreads outside a kernel");
   fibers[cur].state = State::AtBarrier;

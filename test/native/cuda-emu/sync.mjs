@@ -11,6 +11,8 @@
 //     __shared__ T a[...], b[...];  →  static T a[...]; static ::emu::Shared a__emu(&a, sizeof(a)); (each)
 //     the literal grid caps 65535 / 65534  →  EMU_GRID_CAP / (EMU_GRID_CAP - 1), except on
 //                                               AMAE_CHECK lines (hard limits stay real)
+//     __launch_bounds__(X) kernel(...) {  →  the same, then ::emu::launch_bounds(X); (checks the
+//                                               launch's block size against X)
 //   and, in context.cuh only, a call after Workspace::take's size check that marks the part
 //   taken as addressable (emu::scratch_part), so the gaps between parts act as ASan redzones.
 //   A launch or a __shared__ declaration of a form not handled here is left as it is, and g++
@@ -132,8 +134,30 @@ function rewriteShared(s) {
     .join('\n');
 }
 
+// `__launch_bounds__(X) kernel(params) {` → the same with `::emu::launch_bounds(X);` as the
+// body's first statement: a launch with more threads per block than X (which fails on the GPU)
+// is reported. (__launch_bounds__ itself is an empty macro in the emulated runtime.)
+function instrumentLaunchBounds(s, name) {
+  const code = stripComments(s);
+  const inserts = [];
+  for (const m of code.matchAll(/__launch_bounds__\s*\(/g)) {
+    const open = m.index + m[0].length - 1;
+    const close = matchClose(code, open, '(', ')');
+    const bound = splitTop(code.slice(open + 1, close))[0];
+    const params = code.indexOf('(', close + 1);
+    const body = code.indexOf('{', matchClose(code, params, '(', ')'));
+    if (params < 0 || body < 0) {
+      errors.push(`${name}: cannot find the kernel after __launch_bounds__ at offset ${m.index}`);
+      continue;
+    }
+    inserts.push([body + 1, ` ::emu::launch_bounds(${bound});`]);
+  }
+  for (const [at, text] of inserts.reverse()) s = s.slice(0, at) + text + s.slice(at);
+  return s;
+}
+
 function rewrite(src, dst, name) {
-  let [s, n] = rewriteLaunches(fs.readFileSync(src, 'utf8'), name);
+  let [s, n] = rewriteLaunches(instrumentLaunchBounds(fs.readFileSync(src, 'utf8'), name), name);
   if (name === 'context.cuh') {
     // Instrumentation: each part Workspace::take hands out is unpoisoned (ASan) in a scratch
     // that starts all poisoned, so the alignment gap between two parts is a redzone.

@@ -144,6 +144,10 @@ void launch(const char* name, dim3 grid, dim3 block, size_t shmem, cudaStream_t,
   });
 }
 
+// First statement of a kernel declared with __launch_bounds__(X) (sync.mjs): a block of more than
+// X threads would fail to launch on the GPU.
+void launch_bounds(int max_threads);
+
 // ---- __shared__ -------------------------------------------------------------------------------
 // One per __shared__ variable (a function-local static, constructed the first time a thread
 // reaches the declaration): registers the variable so that it is filled with 0xFF bytes before
