@@ -65,12 +65,11 @@ if (parity.length) {
       const r = parity.find((p) => p.op === op && `${p.math}${p.gemm === 'own' ? '/own' : ''}` === c);
       if (!r) return '';
       if (!r.ok) failed = true;
-      if (r.missing) return 'MISSING';
       return `${r.ok ? '' : 'FAIL '}${sci(r.worst)}${r.repeatable === false ? ' nd' : ''}`;
     }),
   ]);
   const bad = parity.filter((r) => !r.ok).map((r) => `${r.op} (${r.math}${r.gemm === 'own' ? '/own' : ''})`);
-  console.log(`\nparity: worst ‖cuda−cpu‖/‖cpu‖ per op (bounds: f32 1e-4, bf16 1e-2, attention 2e-2; nd = repeat run not bit-identical; MISSING = cuda:: function not in the build)`);
+  console.log(`\nparity: worst ‖cuda−cpu‖/‖cpu‖ per op (bounds: f32 1e-4, bf16 1e-2, attention 2e-2; nd = repeat run not bit-identical)`);
   console.log(table([['op', ...columns], ...rows]));
   console.log(bad.length ? `FAILED: ${bad.join(', ')}  (rerun: AMAE_PARITY_OPS=${[...new Set(parity.filter((r) => !r.ok).map((r) => r.op))].join(',')})` : `all ${parity.length} op checks passed`);
 }

@@ -37,14 +37,22 @@ if (!fs.existsSync(addon)) {
 }
 
 if (process.argv.includes('--build-only')) process.exit(0);
-// cuda:: functions the addon leaves undefined (a kernel family not written yet): loading is lazy,
-// so calling one would kill the test process. The tests fail those ops by name instead.
+// A shared library links with undefined symbols (Node provides napi_*), and loading is lazy: an
+// op whose cuda:: function is missing would kill the process at its first call. Such a build is
+// broken, so it fails here, naming what is missing.
 const nm = spawnSync('nm', ['-uC', addon], { encoding: 'utf8' });
-const missing = nm.status === 0 ? [...new Set([...nm.stdout.matchAll(/amae::cuda::(\w+)\(/g)].map((m) => m[1]))].sort() : [];
-if (missing.length) console.log(`test:cuda: ${addon} leaves undefined: ${missing.map((f) => `cuda::${f}`).join(', ')}`);
+if (nm.status !== 0) {
+  console.error(`test:cuda: nm could not read ${addon}: ${nm.stderr}`);
+  process.exit(1);
+}
+const missing = [...new Set([...nm.stdout.matchAll(/amae::\w+::(\w+)\(/g)].map((m) => m[1]))].sort();
+if (missing.length) {
+  console.error(`test:cuda: ${addon} leaves amae functions undefined: ${missing.join(', ')}`);
+  process.exit(1);
+}
 
 const files = process.argv.slice(2).filter((a) => a !== '--build-only');
 const ava = path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
-const env = { ...process.env, AMAE_ADDON: addon, AMAE_CUDA_MISSING: missing.join(',') };
+const env = { ...process.env, AMAE_ADDON: addon };
 const r = spawnSync(process.execPath, [ava, ...(files.length ? files : ['test/cuda/**/*.test.ts'])], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);

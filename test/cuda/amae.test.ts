@@ -3,12 +3,12 @@
 // pre-training steps on identical batches (variable contrast counts, gradient clipping) give the
 // same loss and gradient norm at every step, to 1e-3 relative.
 import test from 'ava';
-import { createAmae } from '../../lib/models/amae.js';
+import { AMAE_PRESETS, type AmaeConfig, createAmae } from '../../lib/models/amae.js';
 import type { Tensor } from '../../lib/tensor.js';
 import { Random } from '../../lib/util/random.js';
 import { blobSubject } from '../models/fixtures.js';
 import { bitEqual, compare } from '../helpers/parity.js';
-import { cudaTest, info, missing, report, setMath } from './cuda.js';
+import { cudaTest, info, report, setMath } from './cuda.js';
 
 const SEED = 12;
 const onGpu = { seed: SEED, device: 'cuda' } as const;
@@ -22,16 +22,12 @@ const batches = (model: ReturnType<typeof createAmae>, n: number) => {
   );
 };
 
-// The model calls every op family; with one missing the process would end at its first call.
-const modelTest = (title: string, impl: Parameters<typeof cudaTest>[1]) =>
-  cudaTest(title, missing.length ? (t) => t.fail(`this build lacks ${missing.map((f) => `cuda::${f}`).join(', ')}: the model cannot run`) : impl);
-
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
 
 if (info.available) test.before(() => setMath('f32'));
 
 // AVA's assertions throw: failures are collected and asserted at the end, after the report.
-modelTest('tiny AMAE: same initial weights, loss and gradients on CUDA as on the CPU', async (t) => {
+cudaTest('tiny AMAE: same initial weights, loss and gradients on CUDA as on the CPU', async (t) => {
   const failures: string[] = [];
   const cpu = createAmae('tiny', { seed: SEED });
   const gpu = createAmae('tiny', onGpu);
@@ -60,7 +56,7 @@ modelTest('tiny AMAE: same initial weights, loss and gradients on CUDA as on the
   else t.pass();
 });
 
-modelTest('tiny AMAE: ten pre-training steps on CUDA follow the CPU (loss and grad norm to 1e-3)', async (t) => {
+cudaTest('tiny AMAE: ten pre-training steps on CUDA follow the CPU (loss and grad norm to 1e-3)', async (t) => {
   const failures: string[] = [];
   const cpu = createAmae('tiny', { seed: SEED });
   const gpu = createAmae('tiny', onGpu);
@@ -85,3 +81,38 @@ modelTest('tiny AMAE: ten pre-training steps on CUDA follow the CPU (loss and gr
   if (failures.length) t.fail(failures.join('\n'));
   else t.pass();
 });
+
+// The configuration switches that change the model's graph (normalised targets; learned codes
+// and position table), a prediction, and weights set onto the device from the CPU.
+const variants: [string, AmaeConfig][] = [
+  ['normPix', { ...AMAE_PRESETS.tiny, normPix: true }],
+  ['learned code and position', { ...AMAE_PRESETS.tiny, code: 'learned', posEmbed: 'learnable' }],
+];
+for (const [what, config] of variants) {
+  cudaTest(`tiny AMAE (${what}): loss, gradients and prediction as on the CPU; CPU weights set onto the GPU`, async (t) => {
+    const failures: string[] = [];
+    const cpu = createAmae(config, { seed: SEED });
+    const gpu = createAmae(config, onGpu);
+    const [batch] = batches(cpu, 1);
+    const [gc, gg] = [await cpu.lossAndGrads(batch), await gpu.lossAndGrads(batch)];
+    if (!(rel(gg.loss, gc.loss) <= 1e-4)) failures.push(`loss ${gg.loss} vs CPU ${gc.loss}`);
+    for (const p of cpu.parameters().filter((q) => q.trainable)) {
+      const as = (d: Float32Array): Tensor => ({ data: d, shape: p.shape });
+      const r = compare(as(gg.grads[p.name]), as(gc.grads[p.name]), { rtol: 1e-3, floor: 0.1 }, `d${p.name}`);
+      if (!r.ok) failures.push(r.message);
+    }
+    const [fc, fg] = [await cpu.forward(batch), await gpu.forward(batch)];
+    const pred = compare(fg.pred, fc.pred, { rtol: 1e-3, floor: 0.1 }, 'pred');
+    if (!pred.ok) failures.push(pred.message);
+
+    await cpu.trainStep(batch, STEP);
+    const trained = await cpu.weights();
+    await gpu.setWeights(trained);
+    const back = await gpu.weights();
+    for (const p of cpu.parameters()) if (!bitEqual(back[p.name], trained[p.name])) failures.push(`setWeights: ${p.name} differs`);
+    const [ac, ag] = [await cpu.lossAndGrads(batch), await gpu.lossAndGrads(batch)];
+    if (!(rel(ag.loss, ac.loss) <= 1e-4)) failures.push(`after setWeights: loss ${ag.loss} vs CPU ${ac.loss}`);
+    if (failures.length) t.fail(failures.join('\n'));
+    else t.pass();
+  });
+}

@@ -9,9 +9,6 @@ import { addon, type OpAttrs, type OpInput } from '../../lib/native.js';
 /** Read once per process (each ava test file is a process); cudaInfo() never throws. */
 export const info: CudaInfo = cudaInfo();
 
-/** cuda:: functions this build lacks (AMAE_CUDA_MISSING, from scripts/test-cuda.mjs's nm). */
-export const missing: string[] = (process.env.AMAE_CUDA_MISSING ?? '').split(',').filter(Boolean);
-
 export function setMath(math: CudaMath): void {
   setCudaMath(math);
 }
