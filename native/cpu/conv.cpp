@@ -77,8 +77,9 @@ int64_t partial_count(int64_t tasks, int64_t partial_size) {
   return std::clamp<int64_t>(std::min(kMaxPartials, kPartialFloats / partial_size), 1, tasks);
 }
 
-// out[i] += Σ_g partials[g][i], g ascending.
+// out[i] += Σ_g partials[g][i], g ascending; nothing when there are no partials (no samples).
 void reduce_partials(const float* partials, int64_t count, int64_t size, float* out) {
+  if (count == 0) return;
   parallel_for(size, kReduceGrain, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       float s = partials[i];
@@ -205,6 +206,7 @@ void same_conv_dw(const SameConv& g, const float* x, const float* dy, float* dw)
   const Tasks tasks = g.tasks();
   const int64_t hwd = g.hwd(), M = g.M(), K = g.K(), k = g.k, pad = k / 2, D = g.D;
   const int64_t size = M * K, count = g.N * tasks.chunks;
+  if (count == 0) return;  // no samples: nothing to add (and no partial would be written)
   const int64_t parts = partial_count(count, size);
   float* partials = grow(tl_partials, parts * size);
   parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
