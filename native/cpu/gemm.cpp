@@ -42,10 +42,8 @@ constexpr int64_t kMB = 3072;
 // Most A rows in one task: the task's A slivers (MC × KC) are re-read for every B sliver and
 // should stay in the core's L2 (1 MiB on Zen 4).
 constexpr int64_t kMC = 192;
-// Tasks per thread to aim for, and the fewest MR slivers a task takes (a task streams the whole
-// packed B block, so tiny tasks cost L3 bandwidth).
+// Tasks per thread to aim for.
 constexpr int64_t kTasksPerThread = 4;
-constexpr int64_t kMinGroup = 2;
 // Below this many multiply-adds a GEMM runs on the calling thread: a hand-off costs more.
 constexpr int64_t kSerialWork = 64 * 64 * 64;
 
@@ -121,13 +119,19 @@ inline void transpose8x8(__m256 r[8]) {
 
 // Source element (i, k) at src[i * ld + k]: a transpose, done in 8 × 8 register blocks. Rows past
 // `w` read from a zero row, so padding comes out of the same transposes.
+//
+// W need not be a multiple of 8 (MR = 14, 6). A last, partial group of 8 lanes is stored whole:
+// its extra lanes spill into the first lanes of the next k, which the full groups, stored after
+// it (groups go last to first), and the next k's own store overwrite. Only the sliver's last k
+// takes a masked store, which would otherwise write past the sliver; masked stores are slow on
+// AMD, and packing A with one per k cost as much as the rest of the pack.
 alignas(64) const float kZeroRow[kKC] = {};
 
 template <int W>
 void pack_transposed(const float* src, int64_t ld, int w, int64_t kc, float* dst) {
   const int64_t k8 = kc & ~int64_t{7};
-  for (int g = 0; g < W; g += 8) {
-    const int lanes = std::min(8, W - g);  // W need not be a multiple of 8 (MR = 14, 6)
+  for (int g = (W - 1) / 8 * 8; g >= 0; g -= 8) {
+    const int lanes = std::min(8, W - g);
     const float* row[8];
     for (int i = 0; i < 8; ++i) row[i] = g + i < w ? src + (g + i) * ld : kZeroRow;
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -136,7 +140,7 @@ void pack_transposed(const float* src, int64_t ld, int w, int64_t kc, float* dst
       for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(row[i] + k);
       transpose8x8(r);
       for (int t = 0; t < 8; ++t) {
-        if (lanes == 8)
+        if (lanes == 8 || k + t + 1 < kc)
           _mm256_storeu_ps(dst + (k + t) * W + g, r[t]);
         else
           _mm256_maskstore_ps(dst + (k + t) * W + g, mask, r[t]);
@@ -361,20 +365,22 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   for (int64_t ic = 0; ic < M; ic += mb_max) {
     const int64_t mb = std::min(mb_max, M - ic);
     const int64_t m_slivers = ceil_div(mb, MR);
-    // Tasks: the MR slivers split into groups of at most kMC rows, about kTasksPerThread groups
-    // per thread and a whole number of rounds, so that dynamic scheduling evens out a core that
-    // is busy with something else; groups keep kMinGroup slivers where M allows. With fewer
-    // slivers than threads, N is split as well.
-    int64_t m_groups = std::max(ceil_div(m_slivers, std::max<int64_t>(1, kMC / MR)), threads * kTasksPerThread);
-    m_groups = ceil_div(m_groups, threads) * threads;
-    if (m_slivers < m_groups * kMinGroup) m_groups = std::max<int64_t>(threads, m_slivers / kMinGroup / threads * threads);
-    m_groups = std::min(m_groups, m_slivers);
-    const int64_t n_groups_want = m_groups >= threads ? 1 : ceil_div(threads, m_groups);
+    // Tasks: the MR slivers in groups of at most kMC rows, whose A slivers stay in L2 while the
+    // B slivers stream past. Where that gives fewer than kTasksPerThread groups per thread, N is
+    // split as well, rather than cutting A into groups too small to repay each B sliver's trip
+    // through the cache (a group of two slivers reads the whole B block for two microkernel
+    // calls per B sliver). The task count is a whole number of rounds where the slivers allow,
+    // so that dynamic scheduling, which evens out a core busy with something else, ends even.
+    const int64_t tasks_want = threads * kTasksPerThread;
+    int64_t m_groups = std::min(ceil_div(m_slivers, std::max<int64_t>(1, kMC / MR)), m_slivers);
+    if (m_groups >= tasks_want) m_groups = std::min(ceil_div(m_groups, threads) * threads, m_slivers);
+    const int64_t n_groups_want = ceil_div(tasks_want, m_groups);
 
     for (int64_t jc = 0; jc < N; jc += nc_max) {
       const int64_t nc = std::min(nc_max, N - jc);
       const int64_t n_slivers = ceil_div(nc, NR);
-      const int64_t n_groups = std::min(n_groups_want, n_slivers);
+      int64_t n_groups = std::min(n_groups_want, n_slivers);
+      while (m_groups * n_groups % threads != 0 && n_groups < n_slivers) ++n_groups;
 
       for (int64_t pc = 0; pc < K; pc += kc_max) {
         const int64_t kc = std::min(kc_max, K - pc);
