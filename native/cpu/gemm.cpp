@@ -275,6 +275,11 @@ struct Isa {
   int mr, nr;
   Kernel kernel;
   StridedKernel rows, cols;
+  // A shorter cols kernel for sgemm_direct's partial last sliver of A, `short_mr` rows (0: none).
+  // Attention's query tiles (64 = 4·14 + 8 rows) end in one: a full-height tile wasted 6 of its
+  // 14 rows and went through the scratch tile.
+  int short_mr;
+  StridedKernel short_cols;
   void (*pack_contiguous_a)(const float*, int64_t, int, int64_t, float*);
   void (*pack_transposed_a)(const float*, int64_t, int, int64_t, float*);
   void (*pack_contiguous_b)(const float*, int64_t, int, int64_t, float*);
@@ -282,12 +287,14 @@ struct Isa {
 };
 
 template <int MR, int NR>
-constexpr Isa make_isa(Kernel k, StridedKernel rows, StridedKernel cols) {
-  return {MR, NR, k, rows, cols, pack_contiguous<MR>, pack_transposed<MR>, pack_contiguous<NR>, pack_transposed<NR>};
+constexpr Isa make_isa(Kernel k, StridedKernel rows, StridedKernel cols, int short_mr, StridedKernel short_cols) {
+  return {MR,        NR, k, rows, cols, short_mr, short_cols, pack_contiguous<MR>, pack_transposed<MR>, pack_contiguous<NR>,
+          pack_transposed<NR>};
 }
 
-constexpr Isa kAvx512 = make_isa<14, 32>(kernel_avx512<14, 2>, rows_avx512<14, 2>, cols_avx512<14, 2>);
-constexpr Isa kAvx2 = make_isa<6, 16>(kernel_avx2<6, 2>, rows_avx2<6, 2>, cols_avx2<6, 2>);
+constexpr Isa kAvx512 =
+    make_isa<14, 32>(kernel_avx512<14, 2>, rows_avx512<14, 2>, cols_avx512<14, 2>, 8, cols_avx512<8, 2>);
+constexpr Isa kAvx2 = make_isa<6, 16>(kernel_avx2<6, 2>, rows_avx2<6, 2>, cols_avx2<6, 2>, 0, nullptr);
 constexpr int kMaxTile = 14 * 32;
 
 // AVX-512 where the CPU has it; AMAE_GEMM_ISA=avx2 forces the fallback (the tests use it to
@@ -318,8 +325,9 @@ void scale(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
 // One m × n tile of C written by fn(c, ldc), a full-size kernel call. Edge tiles go through a
 // full-size scratch tile so the kernel (and its arithmetic) is the same for every element.
 template <class Fn>
-inline void with_tile(const Isa& s, float* c, int64_t ldc, int64_t m, int64_t n, float beta, const Fn& fn) {
-  if (m == s.mr && n == s.nr) {
+inline void with_tile(const Isa& s, float* c, int64_t ldc, int64_t m, int64_t n, float beta, const Fn& fn,
+                      int64_t tile_rows = 0) {
+  if (m == (tile_rows ? tile_rows : s.mr) && n == s.nr) {
     fn(c, ldc);
     return;
   }
@@ -473,6 +481,12 @@ void sgemm_direct(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, co
       }
       for (int64_t i = 0; i < M; i += MR) {
         const int64_t m = std::min(MR, M - i);
+        if (m <= s.short_mr) {
+          with_tile(s, C + i * ldc + j, ldc, m, n, beta_k,
+                    [&](float* t, int64_t ldt) { s.short_cols(kc, a_edge, MR, b, bks, t, ldt, alpha, beta_k); },
+                    s.short_mr);
+          continue;
+        }
         with_tile(s, C + i * ldc + j, ldc, m, n, beta_k, [&](float* t, int64_t ldt) {
           if (m < MR)
             s.cols(kc, a_edge, MR, b, bks, t, ldt, alpha, beta_k);
