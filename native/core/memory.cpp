@@ -5,12 +5,17 @@
 #include <stdexcept>
 #include <string>
 
+#include "threads.h"
+
 #ifdef AMAE_WITH_CUDA
 #include "../cuda/device.h"
 #endif
 
 namespace amae::memory {
 namespace {
+
+// Bytes per task of a parallel zero-fill: enough to amortise a hand-off.
+constexpr int64_t kZeroGrain = 1 << 20;
 
 size_t bytes_of(const Tensor& t) { return static_cast<size_t>(t.numel()) * dtype_size(t.dtype); }
 
@@ -62,7 +67,10 @@ void zero(const Tensor& t) {
   const size_t n = bytes_of(t);
   if (n == 0) return;
   if (t.device == Device::CPU) {
-    std::memset(t.data, 0, n);
+    // A backward pass zeroes tens of MB of scratch gradients per block: one thread alone would
+    // leave the others idle meanwhile.
+    auto* p = static_cast<uint8_t*>(t.data);
+    parallel_for(static_cast<int64_t>(n), kZeroGrain, [&](int64_t b, int64_t e) { std::memset(p + b, 0, e - b); });
     return;
   }
 #ifdef AMAE_WITH_CUDA

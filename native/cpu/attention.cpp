@@ -83,6 +83,37 @@ void transpose_tile(const float* src, int64_t ld, int64_t n, int64_t d, float* d
     for (int64_t c = 0; c < d; ++c) dst[c * n + i] = src[i * ld + c];
 }
 
+// The element-wise passes over a score tile: exp dominates them, so they take the AVX-512 lanes
+// where present (vmath.h). Each runs down the columns of a transposed tile, vectorised across
+// the tile's tq queries.
+
+// Column-wise softmax numerators of Sᵀ [L, tq] in place: p = exp(s − m) with m the column's
+// maximum (so exp never overflows); m and the column sums come back for the caller to finish.
+AMAE_VECTOR_CLONES void softmax_columns(float* Pt, int64_t L, int64_t tq, float* m, float* sum) {
+  for (int64_t i = 0; i < tq; ++i) m[i] = Pt[i];
+  for (int64_t j = 1; j < L; ++j)
+    for (int64_t i = 0; i < tq; ++i) m[i] = Pt[j * tq + i] > m[i] ? Pt[j * tq + i] : m[i];
+  for (int64_t i = 0; i < tq; ++i) sum[i] = 0.0f;
+  for (int64_t j = 0; j < L; ++j)
+    for (int64_t i = 0; i < tq; ++i) {
+      const float p = vexp(Pt[j * tq + i] - m[i]);
+      Pt[j * tq + i] = p;
+      sum[i] += p;
+    }
+}
+
+// Pᵀ = exp(Sᵀ − lse) in place, lse per column.
+AMAE_VECTOR_CLONES void exp_shifted(float* Pt, int64_t L, int64_t tq, const float* lse) {
+  for (int64_t j = 0; j < L; ++j)
+    for (int64_t i = 0; i < tq; ++i) Pt[j * tq + i] = vexp(Pt[j * tq + i] - lse[i]);
+}
+
+// dSᵀ = Pᵀ ⊙ (dPᵀ − D) in place of dPᵀ, D per column.
+AMAE_VECTOR_CLONES void softmax_grad(const float* Pt, float* dSt, int64_t L, int64_t tq, const float* D) {
+  for (int64_t j = 0; j < L; ++j)
+    for (int64_t i = 0; i < tq; ++i) dSt[j * tq + i] = Pt[j * tq + i] * (dSt[j * tq + i] - D[i]);
+}
+
 }  // namespace
 
 void attention_forward(const Tensor& qkv, const Tensor& offsets, const Tensor& out, const Tensor& lse, int heads) {
@@ -113,19 +144,10 @@ void attention_forward(const Tensor& qkv, const Tensor& offsets, const Tensor& o
       float* Pt = Qt + g.d * tq;
       transpose_tile(Q, g.ld, tq, g.d, Qt);
       sgemm_direct(false, L, tq, g.d, g.scale, K, g.ld, Qt, tq, 0.0f, Pt, tq);  // Sᵀ = K·Qᵀ·scale
-      // Softmax of each column, shifted by its maximum so exp never overflows; the 1/sum is
-      // applied to the tile's output rows instead of to all L × tq probabilities.
+      // Softmax of each column; the 1/sum is applied to the tile's output rows instead of to all
+      // L × tq probabilities.
       float m[kQueryTile], sum[kQueryTile];
-      for (int64_t i = 0; i < tq; ++i) m[i] = Pt[i];
-      for (int64_t j = 1; j < L; ++j)
-        for (int64_t i = 0; i < tq; ++i) m[i] = Pt[j * tq + i] > m[i] ? Pt[j * tq + i] : m[i];
-      for (int64_t i = 0; i < tq; ++i) sum[i] = 0.0f;
-      for (int64_t j = 0; j < L; ++j)
-        for (int64_t i = 0; i < tq; ++i) {
-          const float p = vexp(Pt[j * tq + i] - m[i]);
-          Pt[j * tq + i] = p;
-          sum[i] += p;
-        }
+      softmax_columns(Pt, L, tq, m, sum);
       sgemm_direct(true, tq, g.d, L, 1.0f, Pt, tq, V, g.ld, 0.0f, Ot, g.E);  // O = P·V, unnormalised
       for (int64_t i = 0; i < tq; ++i) {
         const float inv = 1.0f / sum[i];
@@ -178,8 +200,7 @@ void attention_backward(const Tensor& qkv, const Tensor& offsets, const Tensor& 
         // Pᵀ = exp(Sᵀ − lse): the forward's probabilities, recomputed from the saved lse.
         transpose_tile(Q, g.ld, tq, g.d, Qt);
         sgemm_direct(false, L, tq, g.d, g.scale, K, g.ld, Qt, tq, 0.0f, Pt, tq);
-        for (int64_t j = 0; j < L; ++j)
-          for (int64_t i = 0; i < tq; ++i) Pt[j * tq + i] = vexp(Pt[j * tq + i] - l[i]);
+        exp_shifted(Pt, L, tq, l);
         // Σ_j P_ij dP_ij = dO_i · O_i (as O_i = Σ_j P_ij V_j): the softmax Jacobian's
         // correction term from d values instead of L.
         float D[kQueryTile];
@@ -188,8 +209,7 @@ void attention_backward(const Tensor& qkv, const Tensor& offsets, const Tensor& 
         // dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ ⊙ (dPᵀ − D) in place.
         transpose_tile(dO, g.E, tq, g.d, dOt);
         sgemm_direct(false, L, tq, g.d, 1.0f, V, g.ld, dOt, tq, 0.0f, dSt, tq);
-        for (int64_t j = 0; j < L; ++j)
-          for (int64_t i = 0; i < tq; ++i) dSt[j * tq + i] = Pt[j * tq + i] * (dSt[j * tq + i] - D[i]);
+        softmax_grad(Pt, dSt, L, tq, D);
         sgemm_direct(false, L, g.d, tq, 1.0f, Pt, tq, dO, g.E, 1.0f, dV, g.ld);       // dV += Pᵀ·dO
         sgemm_direct(false, L, g.d, tq, g.scale, dSt, tq, Q, g.ld, 1.0f, dK, g.ld);  // dK += dSᵀ·Q·scale
         sgemm_direct(true, tq, g.d, L, g.scale, dSt, tq, K, g.ld, 1.0f, dQ, g.ld);   // dQ += dS·K·scale

@@ -42,10 +42,8 @@ constexpr int64_t kMB = 3072;
 // Most A rows in one task: the task's A slivers (MC × KC) are re-read for every B sliver and
 // should stay in the core's L2 (1 MiB on Zen 4).
 constexpr int64_t kMC = 192;
-// Tasks per thread to aim for, and the fewest MR slivers a task takes (a task streams the whole
-// packed B block, so tiny tasks cost L3 bandwidth).
+// Tasks per thread to aim for.
 constexpr int64_t kTasksPerThread = 4;
-constexpr int64_t kMinGroup = 2;
 // Below this many multiply-adds a GEMM runs on the calling thread: a hand-off costs more.
 constexpr int64_t kSerialWork = 64 * 64 * 64;
 
@@ -121,13 +119,19 @@ inline void transpose8x8(__m256 r[8]) {
 
 // Source element (i, k) at src[i * ld + k]: a transpose, done in 8 × 8 register blocks. Rows past
 // `w` read from a zero row, so padding comes out of the same transposes.
+//
+// W need not be a multiple of 8 (MR = 14, 6). A last, partial group of 8 lanes is stored whole:
+// its extra lanes spill into the first lanes of the next k, which the full groups, stored after
+// it (groups go last to first), and the next k's own store overwrite. Only the sliver's last k
+// takes a masked store, which would otherwise write past the sliver; masked stores are slow on
+// AMD, and packing A with one per k cost as much as the rest of the pack.
 alignas(64) const float kZeroRow[kKC] = {};
 
 template <int W>
 void pack_transposed(const float* src, int64_t ld, int w, int64_t kc, float* dst) {
   const int64_t k8 = kc & ~int64_t{7};
-  for (int g = 0; g < W; g += 8) {
-    const int lanes = std::min(8, W - g);  // W need not be a multiple of 8 (MR = 14, 6)
+  for (int g = (W - 1) / 8 * 8; g >= 0; g -= 8) {
+    const int lanes = std::min(8, W - g);
     const float* row[8];
     for (int i = 0; i < 8; ++i) row[i] = g + i < w ? src + (g + i) * ld : kZeroRow;
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -136,7 +140,7 @@ void pack_transposed(const float* src, int64_t ld, int w, int64_t kc, float* dst
       for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(row[i] + k);
       transpose8x8(r);
       for (int t = 0; t < 8; ++t) {
-        if (lanes == 8)
+        if (lanes == 8 || k + t + 1 < kc)
           _mm256_storeu_ps(dst + (k + t) * W + g, r[t]);
         else
           _mm256_maskstore_ps(dst + (k + t) * W + g, mask, r[t]);
@@ -271,6 +275,11 @@ struct Isa {
   int mr, nr;
   Kernel kernel;
   StridedKernel rows, cols;
+  // A shorter cols kernel for sgemm_direct's partial last sliver of A, `short_mr` rows (0: none).
+  // Attention's query tiles (64 = 4·14 + 8 rows) end in one: a full-height tile wasted 6 of its
+  // 14 rows and went through the scratch tile.
+  int short_mr;
+  StridedKernel short_cols;
   void (*pack_contiguous_a)(const float*, int64_t, int, int64_t, float*);
   void (*pack_transposed_a)(const float*, int64_t, int, int64_t, float*);
   void (*pack_contiguous_b)(const float*, int64_t, int, int64_t, float*);
@@ -278,12 +287,14 @@ struct Isa {
 };
 
 template <int MR, int NR>
-constexpr Isa make_isa(Kernel k, StridedKernel rows, StridedKernel cols) {
-  return {MR, NR, k, rows, cols, pack_contiguous<MR>, pack_transposed<MR>, pack_contiguous<NR>, pack_transposed<NR>};
+constexpr Isa make_isa(Kernel k, StridedKernel rows, StridedKernel cols, int short_mr, StridedKernel short_cols) {
+  return {MR,        NR, k, rows, cols, short_mr, short_cols, pack_contiguous<MR>, pack_transposed<MR>, pack_contiguous<NR>,
+          pack_transposed<NR>};
 }
 
-constexpr Isa kAvx512 = make_isa<14, 32>(kernel_avx512<14, 2>, rows_avx512<14, 2>, cols_avx512<14, 2>);
-constexpr Isa kAvx2 = make_isa<6, 16>(kernel_avx2<6, 2>, rows_avx2<6, 2>, cols_avx2<6, 2>);
+constexpr Isa kAvx512 =
+    make_isa<14, 32>(kernel_avx512<14, 2>, rows_avx512<14, 2>, cols_avx512<14, 2>, 8, cols_avx512<8, 2>);
+constexpr Isa kAvx2 = make_isa<6, 16>(kernel_avx2<6, 2>, rows_avx2<6, 2>, cols_avx2<6, 2>, 0, nullptr);
 constexpr int kMaxTile = 14 * 32;
 
 // AVX-512 where the CPU has it; AMAE_GEMM_ISA=avx2 forces the fallback (the tests use it to
@@ -314,8 +325,9 @@ void scale(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
 // One m × n tile of C written by fn(c, ldc), a full-size kernel call. Edge tiles go through a
 // full-size scratch tile so the kernel (and its arithmetic) is the same for every element.
 template <class Fn>
-inline void with_tile(const Isa& s, float* c, int64_t ldc, int64_t m, int64_t n, float beta, const Fn& fn) {
-  if (m == s.mr && n == s.nr) {
+inline void with_tile(const Isa& s, float* c, int64_t ldc, int64_t m, int64_t n, float beta, const Fn& fn,
+                      int64_t tile_rows = 0) {
+  if (m == (tile_rows ? tile_rows : s.mr) && n == s.nr) {
     fn(c, ldc);
     return;
   }
@@ -361,20 +373,22 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   for (int64_t ic = 0; ic < M; ic += mb_max) {
     const int64_t mb = std::min(mb_max, M - ic);
     const int64_t m_slivers = ceil_div(mb, MR);
-    // Tasks: the MR slivers split into groups of at most kMC rows, about kTasksPerThread groups
-    // per thread and a whole number of rounds, so that dynamic scheduling evens out a core that
-    // is busy with something else; groups keep kMinGroup slivers where M allows. With fewer
-    // slivers than threads, N is split as well.
-    int64_t m_groups = std::max(ceil_div(m_slivers, std::max<int64_t>(1, kMC / MR)), threads * kTasksPerThread);
-    m_groups = ceil_div(m_groups, threads) * threads;
-    if (m_slivers < m_groups * kMinGroup) m_groups = std::max<int64_t>(threads, m_slivers / kMinGroup / threads * threads);
-    m_groups = std::min(m_groups, m_slivers);
-    const int64_t n_groups_want = m_groups >= threads ? 1 : ceil_div(threads, m_groups);
+    // Tasks: the MR slivers in groups of at most kMC rows, whose A slivers stay in L2 while the
+    // B slivers stream past. Where that gives fewer than kTasksPerThread groups per thread, N is
+    // split as well, rather than cutting A into groups too small to repay each B sliver's trip
+    // through the cache (a group of two slivers reads the whole B block for two microkernel
+    // calls per B sliver). The task count is a whole number of rounds where the slivers allow,
+    // so that dynamic scheduling, which evens out a core busy with something else, ends even.
+    const int64_t tasks_want = threads * kTasksPerThread;
+    int64_t m_groups = std::min(ceil_div(m_slivers, std::max<int64_t>(1, kMC / MR)), m_slivers);
+    if (m_groups >= tasks_want) m_groups = std::min(ceil_div(m_groups, threads) * threads, m_slivers);
+    const int64_t n_groups_want = ceil_div(tasks_want, m_groups);
 
     for (int64_t jc = 0; jc < N; jc += nc_max) {
       const int64_t nc = std::min(nc_max, N - jc);
       const int64_t n_slivers = ceil_div(nc, NR);
-      const int64_t n_groups = std::min(n_groups_want, n_slivers);
+      int64_t n_groups = std::min(n_groups_want, n_slivers);
+      while (m_groups * n_groups % threads != 0 && n_groups < n_slivers) ++n_groups;
 
       for (int64_t pc = 0; pc < K; pc += kc_max) {
         const int64_t kc = std::min(kc_max, K - pc);
@@ -467,6 +481,12 @@ void sgemm_direct(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, co
       }
       for (int64_t i = 0; i < M; i += MR) {
         const int64_t m = std::min(MR, M - i);
+        if (m <= s.short_mr) {
+          with_tile(s, C + i * ldc + j, ldc, m, n, beta_k,
+                    [&](float* t, int64_t ldt) { s.short_cols(kc, a_edge, MR, b, bks, t, ldt, alpha, beta_k); },
+                    s.short_mr);
+          continue;
+        }
         with_tile(s, C + i * ldc + j, ldc, m, n, beta_k, [&](float* t, int64_t ldt) {
           if (m < MR)
             s.cols(kc, a_edge, MR, b, bks, t, ldt, alpha, beta_k);
