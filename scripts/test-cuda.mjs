@@ -54,5 +54,7 @@ if (missing.length) {
 const files = process.argv.slice(2).filter((a) => a !== '--build-only');
 const ava = path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
 const env = { ...process.env, AMAE_ADDON: addon };
-const r = spawnSync(process.execPath, [ava, ...(files.length ? files : ['test/cuda/**/*.test.ts'])], { stdio: 'inherit', env });
+// npm test's ava configuration leaves test/cuda out; named files still run.
+const cudaTests = fs.readdirSync('test/cuda').filter((f) => f.endsWith('.test.ts')).map((f) => path.join('test', 'cuda', f));
+const r = spawnSync(process.execPath, [ava, ...(files.length ? files : cudaTests)], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);
