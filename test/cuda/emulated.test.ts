@@ -2,8 +2,10 @@
 // real native/cuda/*.cu with g++ against an emulated CUDA runtime (each CUDA thread a fiber,
 // barriers and warp shuffles, ASan/UBSan, device memory host code cannot touch) and checks every
 // op of every family in native/sources-cuda.txt against the CPU ops, then runs it all again with
-// the grid caps shrunk to 2 blocks (grid-stride loops). It fails on any FAIL line (a mismatch, a
-// sanitizer report, an emulator abort, a family without its test) or a non-zero exit.
+// the grid caps shrunk to 2 blocks (grid-stride loops); its "model" check runs the whole AMAE
+// model (native/models) on the emulated CUDA device against the CPU model. It fails on any FAIL
+// line (a mismatch, a sanitizer report, an emulator abort, a family without its test) or a
+// non-zero exit.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';

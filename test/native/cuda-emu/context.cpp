@@ -1,5 +1,7 @@
 // HOST EMULATION of native/cuda/context.cu: the definitions behind the real context.cuh's host
-// declarations (stream, Workspace, fail) and device.h's math mode, for the emulated kernels.
+// declarations (stream, Workspace, fail) and device.h's math mode and device memory (what
+// native/core/memory.cpp calls with AMAE_WITH_CUDA: the whole-model check, model.test.cpp), for
+// the emulated kernels.
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -38,6 +40,20 @@ Workspace::Workspace(size_t bytes) : lock_(workspace_mutex()), bytes_(bytes) {
 }
 
 Workspace::~Workspace() { emu::dev_free(base_); }
+
+// Device memory as context.cu does it, on the emulated runtime: allocations are emu::dev_alloc
+// (NaN-filled, redzoned, PROT_NONE to host code), copies go through cudaMemcpyAsync with the kind
+// context.cu derives (the emulated one aborts when the kind does not match where the pointers
+// really live, or when a range runs past an allocation), zeroing through cudaMemsetAsync.
+void* device_alloc(size_t bytes) { return emu::dev_alloc(bytes ? bytes : 1); }
+void device_release(void* p) { emu::dev_free(p); }
+void device_copy(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes) {
+  const cudaMemcpyKind kind = dst_on_device ? (src_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                            : (src_on_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+  AMAE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream()));
+}
+void device_zero(void* p, size_t bytes) { AMAE_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream())); }
+void device_synchronize() { AMAE_CUDA_CHECK(cudaStreamSynchronize(stream())); }
 
 namespace {
 Math g_math = Math::F32;

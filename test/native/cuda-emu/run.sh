@@ -4,7 +4,9 @@
 # emulated CUDA runtime (include/cuda_runtime.h, runtime.cpp: each CUDA thread a fiber, barriers,
 # warp collectives, device memory that host code cannot touch) under ASan and UBSan, and checked
 # against the CPU ops (<family>.test.cpp). Every family of native/sources-cuda.txt must have its
-# test and call every one of its ops (sync.mjs fails otherwise).
+# test and call every one of its ops (sync.mjs fails otherwise). The pseudo-family "model"
+# (model.test.cpp) runs the whole AMAE model (native/models, native/core/memory.cpp and arena.cpp,
+# built with AMAE_WITH_CUDA onto the emulated device memory of context.cpp) on CUDA vs the CPU.
 #
 # Usage: test/native/cuda-emu/run.sh [family...]
 #   Runs every family twice, with the real grid caps and with EMU_SMALL=1 (caps of 2 blocks, so
@@ -17,21 +19,24 @@ root=$(cd "$here/../../.." && pwd)
 work=${EMU_WORK:-$(mktemp -d)}
 [ -n "${EMU_WORK:-}" ] || trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/native" "$work/obj"
-for d in ops core cpu; do ln -sfn "$root/native/$d" "$work/native/$d"; done
+for d in ops core cpu models; do ln -sfn "$root/native/$d" "$work/native/$d"; done
 families=$(node "$here/sync.mjs" "$root" "$work") || { echo "$families"; exit 1; }
 all_families=$families
-families="emu $families"  # the emulator's own self-test first (emu.test.cpp)
+families="emu $families model"  # the emulator's own self-test first (emu.test.cpp), the whole model last
 [ $# -gt 0 ] && families="$*"
 jobs=${JOBS:-$(nproc)}
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-common="-std=c++20 -g -march=x86-64-v3 -fno-trapping-math -pthread -Wall -Wno-unknown-pragmas -Wno-sign-compare -Wno-unused-function -I$work -I$here/include"
-# The kernels, the emulated context and the tests: sanitised. The emulator (runtime.cpp) and the
-# CPU reference: optimised only.
+common="-DAMAE_WITH_CUDA -std=c++20 -g -march=x86-64-v3 -fno-trapping-math -pthread -Wall -Wno-unknown-pragmas -Wno-sign-compare -Wno-unused-function -I$work -I$here/include"
+# The kernels, the emulated context, the tests and the model code (native/models, core memory and
+# arena): sanitised. The emulator (runtime.cpp) and the CPU reference: optimised only.
+# AMAE_WITH_CUDA everywhere: memory.cpp routes CUDA memory to cuda::device_* (context.cpp) and
+# the models' ops:: dispatch to cuda:: (one definition of those inline functions in every unit).
 units=()
 for f in $all_families; do units+=("cu:$work/native/cuda/$f.cu"); done
 units+=("rt:$here/runtime.cpp")
-for f in "$here"/context.cpp "$here"/main.cpp "$here"/*.test.cpp; do units+=("emu:$f"); done
+for f in "$here"/context.cpp "$here"/main.cpp "$here"/*.test.cpp "$root"/native/models/{params,vit,amae}.cpp \
+  "$root"/native/core/{memory,arena}.cpp; do units+=("emu:$f"); done
 for f in "$root"/native/cpu/*.cpp "$root"/native/core/threads.cpp; do units+=("cpu:$f"); done
 # With a kept EMU_WORK, an object newer than its source and every header is reused.
 headers=$(find "$here" "$root/native" "$work/native/cuda" -name '*.h' -o -name '*.cuh' | xargs ls -t | head -1)

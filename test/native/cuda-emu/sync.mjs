@@ -21,7 +21,11 @@
 //   EMU_FAMILY(<family>), and every public op the family's .cu defines (an AMAE_OP of
 //   native/ops/*.h, a cuda:: declaration in them, or a gemm.h function) must be called there as
 //   cuda::<op>(. Fails (exit 1) naming what is missing.
-// Prints the family list on stdout.
+// - Besides the families, exactly two registrations are allowed, both required: EMU_FAMILY(emu)
+//   in emu.test.cpp (the emulator's self-test) and EMU_FAMILY(model) in model.test.cpp (the whole
+//   AMAE model on CUDA vs the CPU, no ops of its own to cover); run.sh runs both. Any other
+//   EMU_FAMILY would be compiled but never run by run.sh, so it fails here.
+// Prints the family list on stdout (without emu and model).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -219,6 +223,20 @@ for (const f of families) {
   const ops = [...publicOps].filter((n) => defined.has(n)).sort();
   if (!ops.length) errors.push(`${f}.cu defines none of the public ops (AMAE_OP / gemm.h): cannot check its coverage`);
   for (const op of ops) if (!new RegExp(`cuda::${op}\\s*\\(`).test(t)) errors.push(`${f}.test.cpp never calls cuda::${op}`);
+}
+
+// The two pseudo-families, and no registration run.sh would not run.
+const pseudo = { emu: 'emu.test.cpp', model: 'model.test.cpp' };
+for (const [name, file] of Object.entries(pseudo)) {
+  const f = path.join(here, file);
+  if (!fs.existsSync(f) || !fs.readFileSync(f, 'utf8').includes(`EMU_FAMILY(${name})`))
+    errors.push(`test/native/cuda-emu/${file} must register EMU_FAMILY(${name})`);
+}
+for (const file of fs.readdirSync(here).filter((f) => f.endsWith('.test.cpp'))) {
+  const t = stripComments(fs.readFileSync(path.join(here, file), 'utf8'));
+  for (const n of names(/\bEMU_FAMILY\(\s*(\w+)\s*\)/g, t))
+    if (!families.includes(n) && !(n in pseudo))
+      errors.push(`${file} registers EMU_FAMILY(${n}), neither a family of native/sources-cuda.txt nor emu / model: run.sh would never run it`);
 }
 
 if (errors.length) {
