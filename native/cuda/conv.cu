@@ -99,12 +99,37 @@ void check_volume(const Tensor& x, const char* what) {
 // Conv3d. y[n, o, h, w, d] = b[o] + Σ_i Σ_(dh,dw,dd) w[o, i, dh, dw, dd]·x[n, i, h+dh-P, w+dw-P, d+dd-P],
 // P = K/2, terms outside the volume being the zero padding.
 
+// The K³ stencil around voxel v of one channel: fn(tap, u) for every tap (dh, dw, dd) whose voxel
+// u = v + Sign·((dh, dw, dd) − P) lies inside the volume (the zero padding adds nothing, so it is
+// skipped). Sign +1 is the forward's stencil, −1 the same stencil read backwards (dx).
+template <int K, int Sign, class Fn>
+__device__ __forceinline__ void for_each_tap(const Volume& g, int v, Fn fn) {
+  constexpr int P = K / 2;
+  const int d = v % g.D, wq = v / g.D % g.W, h = v / (g.D * g.W);
+#pragma unroll
+  for (int dh = 0; dh < K; ++dh) {
+    const int hh = h + Sign * (dh - P);
+    if (hh < 0 || hh >= g.H) continue;
+#pragma unroll
+    for (int dw = 0; dw < K; ++dw) {
+      const int ww = wq + Sign * (dw - P);
+      if (ww < 0 || ww >= g.W) continue;
+#pragma unroll
+      for (int dd = 0; dd < K; ++dd) {
+        const int zz = d + Sign * (dd - P);
+        if (zz < 0 || zz >= g.D) continue;
+        fn((dh * K + dw) * K + dd, (hh * g.W + ww) * g.D + zz);
+      }
+    }
+  }
+}
+
 // Forward: one thread per (n, block of kChannelBlock output channels, voxel), voxel fastest, so a
 // warp reads consecutive x voxels and the same weights.
 template <int K>
 __global__ void conv3d_forward_kernel(const float* __restrict__ x, const float* __restrict__ w,
                                       const float* __restrict__ b, float* __restrict__ y, Volume g, int Ci, int Co) {
-  constexpr int K3 = K * K * K, P = K / 2;
+  constexpr int K3 = K * K * K;
   const int64_t hwd = g.hwd();
   const int groups = (Co + kChannelBlock - 1) / kChannelBlock;
   AMAE_CUDA_FOR(idx, g.N * groups * hwd) {
@@ -112,32 +137,17 @@ __global__ void conv3d_forward_kernel(const float* __restrict__ x, const float* 
     const int64_t t = idx / hwd;
     const int o0 = int(t % groups) * kChannelBlock;
     const int64_t n = t / groups;
-    const int d = v % g.D, wq = v / g.D % g.W, h = v / (g.D * g.W);
     const int oc = min(kChannelBlock, Co - o0);  // channels of this block that exist
     float acc[kChannelBlock] = {};
     for (int i = 0; i < Ci; ++i) {
       const float* xc = x + (n * Ci + i) * hwd;
       const float* wc = w + (int64_t(o0) * Ci + i) * K3;  // w[o0 + oo, i, tap] = wc[oo·Ci·K3 + tap]
+      for_each_tap<K, 1>(g, v, [&](int tap, int u) {
+        const float xv = xc[u];
 #pragma unroll
-      for (int dh = 0; dh < K; ++dh) {
-        const int hh = h + dh - P;
-        if (hh < 0 || hh >= g.H) continue;
-#pragma unroll
-        for (int dw = 0; dw < K; ++dw) {
-          const int ww = wq + dw - P;
-          if (ww < 0 || ww >= g.W) continue;
-#pragma unroll
-          for (int dd = 0; dd < K; ++dd) {
-            const int zz = d + dd - P;
-            if (zz < 0 || zz >= g.D) continue;
-            const float xv = xc[(hh * g.W + ww) * g.D + zz];
-            const int tap = (dh * K + dw) * K + dd;
-#pragma unroll
-            for (int oo = 0; oo < kChannelBlock; ++oo)
-              if (oo < oc) acc[oo] += xv * __ldg(wc + int64_t(oo) * Ci * K3 + tap);
-          }
-        }
-      }
+        for (int oo = 0; oo < kChannelBlock; ++oo)
+          if (oo < oc) acc[oo] += xv * __ldg(wc + int64_t(oo) * Ci * K3 + tap);
+      });
     }
 #pragma unroll
     for (int oo = 0; oo < kChannelBlock; ++oo)
@@ -151,7 +161,7 @@ __global__ void conv3d_forward_kernel(const float* __restrict__ x, const float* 
 template <int K>
 __global__ void conv3d_dx_kernel(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx,
                                  Volume g, int Ci, int Co) {
-  constexpr int K3 = K * K * K, P = K / 2;
+  constexpr int K3 = K * K * K;
   const int64_t hwd = g.hwd();
   const int groups = (Ci + kChannelBlock - 1) / kChannelBlock;
   AMAE_CUDA_FOR(idx, g.N * groups * hwd) {
@@ -159,32 +169,17 @@ __global__ void conv3d_dx_kernel(const float* __restrict__ dy, const float* __re
     const int64_t t = idx / hwd;
     const int i0 = int(t % groups) * kChannelBlock;
     const int64_t n = t / groups;
-    const int d = v % g.D, wq = v / g.D % g.W, h = v / (g.D * g.W);
     const int ic = min(kChannelBlock, Ci - i0);
     float acc[kChannelBlock] = {};
     for (int o = 0; o < Co; ++o) {
       const float* gc = dy + (n * Co + o) * hwd;
       const float* wc = w + (int64_t(o) * Ci + i0) * K3;  // w[o, i0 + ii, tap] = wc[ii·K3 + tap]
+      for_each_tap<K, -1>(g, v, [&](int tap, int u) {
+        const float gv = gc[u];
 #pragma unroll
-      for (int dh = 0; dh < K; ++dh) {
-        const int hh = h - dh + P;
-        if (hh < 0 || hh >= g.H) continue;
-#pragma unroll
-        for (int dw = 0; dw < K; ++dw) {
-          const int ww = wq - dw + P;
-          if (ww < 0 || ww >= g.W) continue;
-#pragma unroll
-          for (int dd = 0; dd < K; ++dd) {
-            const int zz = d - dd + P;
-            if (zz < 0 || zz >= g.D) continue;
-            const float gv = gc[(hh * g.W + ww) * g.D + zz];
-            const int tap = (dh * K + dw) * K + dd;
-#pragma unroll
-            for (int ii = 0; ii < kChannelBlock; ++ii)
-              if (ii < ic) acc[ii] += gv * __ldg(wc + ii * K3 + tap);
-          }
-        }
-      }
+        for (int ii = 0; ii < kChannelBlock; ++ii)
+          if (ii < ic) acc[ii] += gv * __ldg(wc + ii * K3 + tap);
+      });
     }
 #pragma unroll
     for (int ii = 0; ii < kChannelBlock; ++ii)
@@ -198,7 +193,7 @@ __global__ void conv3d_dx_kernel(const float* __restrict__ dy, const float* __re
 template <int K>
 __global__ void conv3d_dw_kernel(const float* __restrict__ x, const float* __restrict__ dy, Volume g, int Ci, int Co,
                                  float* __restrict__ partials) {
-  constexpr int K3 = K * K * K, P = K / 2;
+  constexpr int K3 = K * K * K;
   const int64_t hwd = g.hwd(), len = g.N * hwd;
   const int pair = blockIdx.x, o = pair / Ci, i = pair % Ci, p = blockIdx.y;
   const int64_t m0 = chunk_begin(len, p, gridDim.y), m1 = chunk_begin(len, p + 1, gridDim.y);
@@ -206,25 +201,9 @@ __global__ void conv3d_dw_kernel(const float* __restrict__ x, const float* __res
   for (int64_t m = m0 + threadIdx.x; m < m1; m += blockDim.x) {
     const int64_t n = m / hwd;
     const int v = int(m % hwd);
-    const int d = v % g.D, wq = v / g.D % g.W, h = v / (g.D * g.W);
     const float gv = dy[(n * Co + o) * hwd + v];
     const float* xc = x + (n * Ci + i) * hwd;
-#pragma unroll
-    for (int dh = 0; dh < K; ++dh) {
-      const int hh = h + dh - P;
-      if (hh < 0 || hh >= g.H) continue;
-#pragma unroll
-      for (int dw = 0; dw < K; ++dw) {
-        const int ww = wq + dw - P;
-        if (ww < 0 || ww >= g.W) continue;
-#pragma unroll
-        for (int dd = 0; dd < K; ++dd) {
-          const int zz = d + dd - P;
-          if (zz < 0 || zz >= g.D) continue;
-          acc[(dh * K + dw) * K + dd] += gv * xc[(hh * g.W + ww) * g.D + zz];
-        }
-      }
-    }
+    for_each_tap<K, 1>(g, v, [&](int tap, int u) { acc[tap] += gv * xc[u]; });
   }
   float* out = partials + (int64_t(p) * Co * Ci + pair) * K3;
 #pragma unroll

@@ -200,15 +200,12 @@ const float* conv_grad(const float* dy, const Segments& seg, const Scales& sc, f
 
 size_t floats(int64_t n) { return static_cast<size_t>(n < 0 ? 0 : n) * sizeof(float); }
 
-// The rows form's offsets as a device pointer: used in place when on the device; copied into
-// `dst` (count + 1 ints of scratch) when the caller passed host memory. (That copy is from
-// pageable memory, so it may wait for the stream; the binding keeps offsets with the other
-// tensors, on the device, so it is a fallback.)
-const int32_t* device_offsets(const Tensor& offsets, int32_t* dst) {
-  if (offsets.device == Device::CUDA) return offsets.i32();
-  AMAE_CUDA_CHECK(cudaMemcpyAsync(dst, offsets.i32(), static_cast<size_t>(offsets.numel()) * sizeof(int32_t),
-                                  cudaMemcpyHostToDevice, stream()));
-  return dst;
+// The rows form's segments. Offsets live on the device with the other tensors (the model and the
+// binding put them there), so no op reads them on the host.
+Segments segments_of(const Tensor& offsets, int64_t rows) {
+  AMAE_CHECK(offsets.dtype == DType::I32 && offsets.device == Device::CUDA,
+             "patch_embed_rows (CUDA): offsets must be an Int32 device tensor");
+  return Segments{offsets.i32(), offsets.numel() - 1, rows};
 }
 
 }  // namespace
@@ -279,13 +276,7 @@ void patch_embed_rows_forward(const Tensor& patches, const Tensor& offsets, cons
   const int64_t T = patches.dim(0), K = patches.dim(1), E = w.dim(0);
   AMAE_CHECK(w.numel() == E * K && y.numel() == T * E && (!z.data || z.numel() == T * E),
              "patch_embed_rows_forward: shapes disagree");
-  const int64_t count = offsets.numel() - 1;
-  AMAE_CHECK(offsets.device == Device::CUDA || offsets.i32()[count] == T,
-             "patch_embed_rows_forward: offsets must end at the row count");
-  const bool host_offsets = offsets.device != Device::CUDA;
-  Workspace ws(Workspace::bytes_for({host_offsets ? static_cast<size_t>(count + 1) * sizeof(int32_t) : 0}));
-  int32_t* off_scratch = ws.take<int32_t>(host_offsets ? count + 1 : 0);
-  const Segments seg{device_offsets(offsets, off_scratch), count, T};
+  const Segments seg = segments_of(offsets, T);
   float* out = z.data ? z.f32() : y.f32();
   sgemm(false, true, T, E, K, 1.0f, patches.f32(), K, w.f32(), K, 0.0f, out, E);
   const Scales sc = scales_of(b, sw, sb, E);
@@ -298,16 +289,13 @@ void patch_embed_rows_backward(const Tensor& patches, const Tensor& offsets, con
                                const Tensor& dsb) {
   const int64_t T = patches.dim(0), K = patches.dim(1), E = w.dim(0);
   AMAE_CHECK(!dsw.data || z.data, "patch_embed_rows_backward: dsw needs the forward's z");
-  const int64_t count = offsets.numel() - 1;
-  const bool host_offsets = offsets.device != Device::CUDA;
+  const Segments seg = segments_of(offsets, T);
+  const int64_t count = seg.count;
   const bool need_sums = db.data && b.data;
   const bool need_scaled = sw.data && (dw.data || dpatches.data);
-  Workspace ws(Workspace::bytes_for({host_offsets ? static_cast<size_t>(count + 1) * sizeof(int32_t) : 0,
-                                     floats(need_sums ? count * E : 0), floats(need_scaled ? T * E : 0)}));
-  int32_t* off_scratch = ws.take<int32_t>(host_offsets ? count + 1 : 0);
+  Workspace ws(Workspace::bytes_for({floats(need_sums ? count * E : 0), floats(need_scaled ? T * E : 0)}));
   float* sums = ws.take<float>(need_sums ? count * E : 0);
   float* scaled = ws.take<float>(need_scaled ? T * E : 0);
-  const Segments seg{device_offsets(offsets, off_scratch), count, T};
   const Scales sc = scales_of(b, sw, sb, E);
   channel_sums(dy.f32(), z.data ? z.f32() : nullptr, seg, sc, dsw.data ? dsw.f32() : nullptr,
                dsb.data ? dsb.f32() : nullptr, db.data ? db.f32() : nullptr, sums);
