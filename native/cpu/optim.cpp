@@ -73,20 +73,6 @@ void scale_all(const Tensor* xs, size_t n, float s) {
       });
 }
 
-// The per-element factors of one AdamW step, formed in double as PyTorch forms them in Python
-// and applied in float as its float kernels do.
-struct AdamWCoef {
-  float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps;
-};
-
-AdamWCoef adamw_coef(double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step) {
-  AMAE_CHECK(step >= 1, "adamw: step counts from 1");
-  const double bc1 = 1.0 - std::pow(beta1, double(step));
-  const double bc2 = 1.0 - std::pow(beta2, double(step));
-  return {float(1.0 - lr * weight_decay), float(beta1), float(1.0 - beta1), float(beta2),
-          float(1.0 - beta2),             float(lr / bc1), float(std::sqrt(bc2)), float(eps)};
-}
-
 void adamw_range(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, const AdamWCoef& c) {
   for (int64_t i = b; i < e; ++i) {
     p[i] *= c.decay;
@@ -131,7 +117,7 @@ void scale_inplace(const Tensor& x, float s) { scale_all(&x, 1, s); }
 double clip_grad_norm(const std::vector<Tensor>& grads, float max_norm) {
   const double norm = std::sqrt(sum_sq_all(grads.data(), grads.size()));
   if (!std::isfinite(norm)) return norm;
-  const float coef = static_cast<float>(double(max_norm) / (norm + 1e-6));
+  const float coef = clip_coef(norm, max_norm);
   if (coef < 1.0f) scale_all(grads.data(), grads.size(), coef);
   return norm;
 }

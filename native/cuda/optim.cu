@@ -40,20 +40,6 @@ __device__ __forceinline__ int entry_of_block(const int64_t* block_start) {
 // ---------------------------------------------------------------------------------------------
 // AdamW
 
-// The per-element factors of one AdamW step, formed in double on the host as PyTorch forms them
-// in Python and applied in float as its float kernels do (the CPU's struct, field for field).
-struct AdamWCoef {
-  float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps;
-};
-
-AdamWCoef adamw_coef(double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step) {
-  AMAE_CHECK(step >= 1, "adamw: step counts from 1");
-  const double bc1 = 1.0 - std::pow(beta1, double(step));
-  const double bc2 = 1.0 - std::pow(beta2, double(step));
-  return {float(1.0 - lr * weight_decay), float(beta1), float(1.0 - beta1), float(beta2),
-          float(1.0 - beta2),             float(lr / bc1), float(std::sqrt(bc2)), float(eps)};
-}
-
 struct AdamWTable {
   int count;
   int64_t block_start[kTable + 1];
@@ -258,7 +244,7 @@ double clip_grad_norm(const std::vector<Tensor>& grads, float max_norm) {
   }
   const double norm = std::sqrt(total);
   if (!std::isfinite(norm)) return norm;
-  const float coef = static_cast<float>(double(max_norm) / (norm + 1e-6));
+  const float coef = clip_coef(norm, max_norm);
   if (coef < 1.0f) scale_all(grads.data(), grads.size(), coef, st);
   return norm;
 }

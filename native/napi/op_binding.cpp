@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "../core/error.h"
 #include "../core/memory.h"
@@ -35,10 +34,7 @@ class OpWorker : public Napi::AsyncWorker {
         run_on_device();
         return;
       }
-      for (const auto& name : call_.reused_) {
-        const Tensor& t = call_.outputs_.at(name);
-        std::memset(t.data, 0, static_cast<size_t>(t.numel()) * dtype_size(t.dtype));
-      }
+      for (const auto& name : call_.reused_) memory::zero(call_.outputs_.at(name));
       def_->run(call_);
     } catch (const std::bad_alloc&) {
       SetError(call_.op_ + ": out of memory");

@@ -2,6 +2,7 @@
 // tensor arguments in place (named per function below): the parameters and the optimiser state
 // are long-lived buffers the caller owns.
 #pragma once
+#include <cmath>
 #include <vector>
 
 #include "../core/backend.h"
@@ -16,6 +17,20 @@ namespace amae {
 // The scalar factors are formed in double and applied in float, in PyTorch's order, so results
 // track PyTorch to rounding. Parameters without decay (biases, norms, embeddings, the mask token)
 // are the caller's grouping: call with weight_decay = 0 for them.
+// The per-element factors of one AdamW step, formed in double on the host as PyTorch forms them
+// in Python and applied in float as its float kernels do; both backends take them from here.
+struct AdamWCoef {
+  float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps;
+};
+
+inline AdamWCoef adamw_coef(double lr, double beta1, double beta2, double eps, double weight_decay, int64_t step) {
+  AMAE_CHECK(step >= 1, "adamw: step counts from 1");
+  const double bc1 = 1.0 - std::pow(beta1, double(step));
+  const double bc2 = 1.0 - std::pow(beta2, double(step));
+  return {float(1.0 - lr * weight_decay), float(beta1), float(1.0 - beta1), float(beta2),
+          float(1.0 - beta2),             float(lr / bc1), float(std::sqrt(bc2)), float(eps)};
+}
+
 AMAE_OP(adamw_step,
         (const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
          double beta2, double eps, double weight_decay, int64_t step),
@@ -33,6 +48,10 @@ struct AdamWSlot {
   Tensor param, grad, m, v;
   bool decay = true;
 };
+
+// The factor clip_grad_norm scales the gradients by, applied only when below 1 (PyTorch's
+// max_norm / (norm + 1e-6), rounded to float); both backends take it from here.
+inline float clip_coef(double norm, float max_norm) { return static_cast<float>(double(max_norm) / (norm + 1e-6)); }
 
 // The multi-tensor forms below take lists, which AMAE_OP cannot dispatch on (it looks for a
 // Tensor argument), so their backend choice is written out: the device of the first tensor.
