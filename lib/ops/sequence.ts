@@ -50,3 +50,13 @@ export async function gatherRowsForward(x: Tensor, index: IndexTensor): Promise<
 export async function gatherRowsBackward(index: IndexTensor, dy: Tensor, rows: number): Promise<Tensor> {
   return (await runOp<{ dx: Tensor }>('gather_rows_backward', { index, dy }, { rows })).dx;
 }
+
+/** Tokens back to a feature volume (MONAI UNETR's proj_feat): x [N, P, E] → [N, E, Gh, Gw, Gd],
+ * y[n, e, q] = x[n, q, e] with Gh·Gw·Gd = P. */
+export async function tokensToVolumeForward(x: Tensor, grid: readonly [number, number, number]): Promise<Tensor> {
+  return (await runOp<{ y: Tensor }>('tokens_to_volume_forward', { x }, { grid: [...grid] })).y;
+}
+/** dx [N, P, E] of dy [N, E, Gh, Gw, Gd]. */
+export async function tokensToVolumeBackward(dy: Tensor): Promise<Tensor> {
+  return (await runOp<{ dx: Tensor }>('tokens_to_volume_backward', { dy })).dx;
+}

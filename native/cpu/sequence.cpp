@@ -110,4 +110,41 @@ void gather_rows_backward(const Tensor& index, const Tensor& dy, const Tensor& d
   scatter_add_rows(index.i32(), dy.dim(0), dy.f32(), dx.f32(), dx.stride(0));
 }
 
+// A blocked transpose of each sample's [P, E] token matrix: tiles of kTile × kTile keep both the
+// rows read and the rows written in cache. Every output element has one writer.
+namespace {
+constexpr int64_t kTile = 32;
+// dst[n][c][r] (+)= src[n][r][c] for src [N, R, C].
+template <bool Add>
+void transpose_samples(const float* src, float* dst, int64_t N, int64_t R, int64_t C) {
+  const int64_t tr = (R + kTile - 1) / kTile, tc = (C + kTile - 1) / kTile;
+  parallel_for(N * tr * tc, per_task(kTile * kTile), [&](int64_t b, int64_t e) {
+    for (int64_t job = b; job < e; ++job) {
+      const int64_t n = job / (tr * tc), r0 = job / tc % tr * kTile, c0 = job % tc * kTile;
+      const float* s = src + n * R * C;
+      float* d = dst + n * R * C;
+      const int64_t r1 = std::min(R, r0 + kTile), c1 = std::min(C, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) {
+          if constexpr (Add)
+            d[c * R + r] += s[r * C + c];
+          else
+            d[c * R + r] = s[r * C + c];
+        }
+    }
+  });
+}
+}  // namespace
+
+void tokens_to_volume_forward(const Tensor& x, const Tensor& y) {
+  if (x.numel() == 0) return;
+  transpose_samples<false>(x.f32(), y.f32(), x.dim(0), x.dim(1), x.dim(2));
+}
+
+void tokens_to_volume_backward(const Tensor& dy, const Tensor& dx) {
+  if (dx.numel() == 0) return;
+  // dy [N, E, P] read as rows of E; dx [N, P, E].
+  transpose_samples<true>(dy.f32(), dx.f32(), dx.dim(0), dx.dim(2), dx.dim(1));
+}
+
 }  // namespace amae::cpu

@@ -59,6 +59,21 @@ __global__ void gather_rows_forward_kernel(const float* x, const int32_t* index,
   }
 }
 
+// y[n, e, q] = x[n, q, e] (Add: y += ...), one thread per output element: writes coalesced, reads
+// strided by E (the ViT states are small next to the decoder's volumes, so a tiled transpose is
+// not worth its shared memory here).
+template <bool Add>
+__global__ void transpose_samples_kernel(const float* x, float* y, int64_t n_total, int64_t rows, int64_t cols) {
+  AMAE_CUDA_FOR(i, n_total) {
+    const int64_t n = i / (rows * cols), c = i / rows % cols, r = i % rows;
+    const float v = x[(n * rows + r) * cols + c];
+    if constexpr (Add)
+      y[i] += v;
+    else
+      y[i] = v;
+  }
+}
+
 __global__ void iota_kernel(int32_t* v, int n) {
   AMAE_CUDA_FOR(i, n) v[i] = static_cast<int32_t>(i);
 }
@@ -204,6 +219,21 @@ void gather_rows_forward(const Tensor& x, const Tensor& index, const Tensor& y) 
 
 void gather_rows_backward(const Tensor& index, const Tensor& dy, const Tensor& dx) {
   scatter_add_rows(index.i32(), dy.dim(0), dy.f32(), dx.f32(), dx.dim(0), dx.stride(0));
+}
+
+void tokens_to_volume_forward(const Tensor& x, const Tensor& y) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  transpose_samples_kernel<false><<<blocks_for(n), kThreads, 0, stream()>>>(x.f32(), y.f32(), n, x.dim(1), x.dim(2));
+  AMAE_CUDA_LAUNCHED();
+}
+
+void tokens_to_volume_backward(const Tensor& dy, const Tensor& dx) {
+  const int64_t n = dx.numel();
+  if (n == 0) return;
+  // dx [N, P, E] is written element by element from dy read as [N, E, P].
+  transpose_samples_kernel<true><<<blocks_for(n), kThreads, 0, stream()>>>(dy.f32(), dx.f32(), n, dx.dim(2), dx.dim(1));
+  AMAE_CUDA_LAUNCHED();
 }
 
 }  // namespace amae::cuda

@@ -5,6 +5,17 @@
 namespace amae::napi {
 namespace {
 
+// attrs.<grid> = [Gh, Gw, Gd], positive, with Gh·Gw·Gd equal to `tokens`.
+std::vector<int64_t> grid_attr(const OpCall& c, int64_t tokens, const std::string& what) {
+  const std::vector<int64_t> g = c.ints_attr("grid");
+  if (g.size() != 3 || g[0] < 1 || g[1] < 1 || g[2] < 1)
+    c.fail_range("attrs.grid must be [Gh, Gw, Gd], three positive integers");
+  if (g[0] * g[1] * g[2] != tokens)
+    c.fail_range("attrs.grid [" + std::to_string(g[0]) + ", " + std::to_string(g[1]) + ", " + std::to_string(g[2]) +
+                 "] holds " + std::to_string(g[0] * g[1] * g[2]) + " patches, " + what + " is " + std::to_string(tokens));
+  return g;
+}
+
 // Backward ops return only the gradients asked for: attrs.<output> = false (e.g. dpos) skips
 // one, and its output is then absent.
 void register_sequence_ops() {
@@ -104,6 +115,20 @@ void register_sequence_ops() {
                [](OpCall& c) {
                  ops::gather_rows_backward(c.inputs_.at("index"), c.inputs_.at("dy"), c.output("dx"));
                }});
+  // attrs.grid = [Gh, Gw, Gd] with Gh·Gw·Gd = P, the token count of inputs.x.
+  register_op({"tokens_to_volume_forward", {"x"}, {"grid"},
+               [](OpCall& c) {
+                 Tensor x = c.input("x", DType::F32, 3);
+                 const std::vector<int64_t> g = grid_attr(c, x.dim(1), "inputs.x dim 1 (P)");
+                 c.declare_output("y", {x.dim(0), x.dim(2), g[0], g[1], g[2]});
+               },
+               [](OpCall& c) { ops::tokens_to_volume_forward(c.inputs_.at("x"), c.output("y")); }});
+  register_op({"tokens_to_volume_backward", {"dy"}, {},
+               [](OpCall& c) {
+                 Tensor dy = c.input("dy", DType::F32, 5);
+                 c.declare_output("dx", {dy.dim(0), dy.dim(2) * dy.dim(3) * dy.dim(4), dy.dim(1)});
+               },
+               [](OpCall& c) { ops::tokens_to_volume_backward(c.inputs_.at("dy"), c.output("dx")); }});
 }
 
 }  // namespace

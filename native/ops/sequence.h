@@ -30,5 +30,12 @@ AMAE_OP(embed_add_backward,
 AMAE_OP(gather_rows_forward, (const Tensor& x, const Tensor& index, const Tensor& y), (x, index, y))
 // dx[index[t]] += dy[t], tokens added in ascending t (deterministic with repeated indices).
 AMAE_OP(gather_rows_backward, (const Tensor& index, const Tensor& dy, const Tensor& dx), (index, dy, dx))
+// Tokens back to a feature volume, MONAI UNETR's proj_feat: x [N, P, E] (N samples of P tokens,
+// patch q = (gh·Gw + gw)·Gd + gd) → y [N, E, Gh, Gw, Gd] with y[n, e, q] = x[n, q, e], P = Gh·Gw·Gd.
+// It is a transpose of each sample's [P, E] matrix; the segmentation decoders read the ViT's
+// states through it.
+AMAE_OP(tokens_to_volume_forward, (const Tensor& x, const Tensor& y), (x, y))
+// dx[n, q, e] += dy[n, e, q].
+AMAE_OP(tokens_to_volume_backward, (const Tensor& dy, const Tensor& dx), (dy, dx))
 
 }  // namespace amae

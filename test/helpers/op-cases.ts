@@ -481,6 +481,20 @@ const gather_rows_backward: OpSpec = {
   ],
 };
 
+// Grids and widths off every tile size; a 1-token grid.
+const tokens_to_volume_forward: OpSpec = {
+  cases: async (s): Promise<OpCase[]> => [
+    { label: '[2, 30, 37] → grid [3, 5, 2]', inputs: { x: randn([2, 30, 37], s) }, attrs: { grid: [3, 5, 2] } },
+    { label: '[3, 1, 70] → grid [1, 1, 1]', inputs: { x: randn([3, 1, 70], s + 1) }, attrs: { grid: [1, 1, 1] } },
+  ],
+};
+const tokens_to_volume_backward: OpSpec = {
+  cases: async (s): Promise<OpCase[]> => [
+    { label: '[2, 37, 3, 5, 2] → [2, 30, 37]', inputs: { dy: randn([2, 37, 3, 5, 2], s) } },
+    { label: '[1, 768, 6, 6, 6] → [1, 216, 768]', inputs: { dy: randn([1, 768, 6, 6, 6], s + 1) } },
+  ],
+};
+
 /** Every op's cases; test/cuda/parity.test.ts fails when a registered op is missing here. */
 export const OP_SPECS: Record<string, OpSpec> = {
   adamw_step,
@@ -525,6 +539,8 @@ export const OP_SPECS: Record<string, OpSpec> = {
   patchify_backward,
   patchify_forward,
   scale_inplace,
+  tokens_to_volume_backward,
+  tokens_to_volume_forward,
 };
 
 /** Registered ops with no entry in OP_SPECS (each needs one before it can ship). */

@@ -220,3 +220,54 @@ test('gather rows ops reject bad arguments and out-of-range indices with typed e
     message: /attrs\.rows must be ≥ 0/,
   });
 });
+
+// MONAI's proj_feat: x.view(N, Gh, Gw, Gd, E).permute(0, 4, 1, 2, 3), written out.
+function projFeatRef(x: Tensor, grid: [number, number, number]): Float32Array {
+  const [N, P, E] = x.shape;
+  const y = new Float32Array(N * E * P);
+  for (let n = 0; n < N; n++)
+    for (let gh = 0; gh < grid[0]; gh++)
+      for (let gw = 0; gw < grid[1]; gw++)
+        for (let gd = 0; gd < grid[2]; gd++) {
+          const q = (gh * grid[1] + gw) * grid[2] + gd;
+          for (let e = 0; e < E; e++) y[((n * E + e) * grid[0] + gh) * grid[1] * grid[2] + gw * grid[2] + gd] = x.data[(n * P + q) * E + e];
+        }
+  return y;
+}
+
+test('tokens to volume is MONAI proj_feat, and its backward passes a finite-difference check', async (t) => {
+  // Odd sizes: P = 3·5·2 = 30 tokens of width 37 (neither a tile multiple), and a single token.
+  for (const [N, grid, E, seed] of [
+    [2, [3, 5, 2], 37, 40],
+    [1, [1, 1, 1], 5, 41],
+    [3, [2, 2, 2], 64, 42],
+  ] as [number, [number, number, number], number, number][]) {
+    const P = grid[0] * grid[1] * grid[2];
+    const x = randn([N, P, E], seed);
+    const y = await ops.tokensToVolumeForward(x, grid);
+    t.deepEqual(y.shape, [N, E, ...grid]);
+    t.deepEqual(Array.from(y.data), Array.from(projFeatRef(x, grid)));
+    // The backward is the inverse permutation, and adds: exact on a zero start.
+    const dx = await ops.tokensToVolumeBackward(y);
+    t.deepEqual(dx.shape, x.shape);
+    t.deepEqual(Array.from(dx.data), Array.from(x.data));
+  }
+  await gradcheck(t, {
+    inputs: { x: randn([2, 6, 5], 43) },
+    wrt: ['x'],
+    forward: async (i) => [await ops.tokensToVolumeForward(i.x, [1, 3, 2])],
+    backward: async (_, [d]) => ({ x: await ops.tokensToVolumeBackward(d) }),
+  });
+});
+
+test('tokens to volume ops reject bad arguments with typed errors', (t) => {
+  const x = randn([2, 6, 5], 44);
+  t.throws(() => runOp('tokens_to_volume_forward', { x }, { grid: [2, 2, 2] }), {
+    instanceOf: RangeError,
+    message: /attrs\.grid \[2, 2, 2\] holds 8 patches, inputs\.x dim 1 \(P\) is 6/,
+  });
+  t.throws(() => runOp('tokens_to_volume_forward', { x }, { grid: [6, 1] }), { instanceOf: RangeError, message: /attrs\.grid must be \[Gh, Gw, Gd\]/ });
+  t.throws(() => runOp('tokens_to_volume_forward', { x }), { instanceOf: TypeError, message: /attrs\.grid is required/ });
+  t.throws(() => runOp('tokens_to_volume_forward', { x: randn([6, 5], 45) }, { grid: [1, 2, 3] }), { instanceOf: RangeError, message: /inputs\.x must have 3 dimensions/ });
+  t.throws(() => runOp('tokens_to_volume_backward', { dy: randn([2, 5, 6], 46) }), { instanceOf: RangeError, message: /inputs\.dy must have 5 dimensions/ });
+});

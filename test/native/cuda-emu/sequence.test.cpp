@@ -75,6 +75,18 @@ static void gather(int64_t R, int64_t T, std::vector<int64_t> inner, int mode) {
   same("gather_rows_backward " + s, dx, 0);
 }
 
+static void tokens_to_volume(int64_t N, int64_t P, int64_t E) {
+  const std::string s = fmt("tokens_to_volume N=%ld P=%ld E=%ld", long(N), long(P), long(E));
+  PF x(rnd(N * P * E)), y(nans(N * P * E));
+  cpu::tokens_to_volume_forward(x.c({N, P, E}), y.c({N, E, P, 1, 1}));
+  cuda::tokens_to_volume_forward(x.g({N, P, E}), y.g({N, E, P, 1, 1}));
+  same("tokens_to_volume_forward " + s, y, 0);
+  PF dy(rnd(N * P * E)), dx(rnd(N * P * E));  // dx starts non-zero: the backward adds
+  cpu::tokens_to_volume_backward(dy.c({N, E, P, 1, 1}), dx.c({N, P, E}));
+  cuda::tokens_to_volume_backward(dy.g({N, E, P, 1, 1}), dx.g({N, P, E}));
+  same("tokens_to_volume_backward " + s, dx, 0);
+}
+
 EMU_FAMILY(sequence) {
   run("concat", [] {
     concat(2, 3, 4, {5, 3});
@@ -90,6 +102,12 @@ EMU_FAMILY(sequence) {
     embed(70, 32, 600, 2, true);  // 600 rows (10 sort bits), every token on row 0
     embed(1, 70, 3, 2, false);
     embed(0, 16, 4, 2, false);    // no tokens
+  });
+  run("tokens_to_volume", [] {
+    tokens_to_volume(2, 30, 37);
+    tokens_to_volume(1, 1, 5);
+    tokens_to_volume(3, 64, 70);  // > 4096 values: grid-stride with EMU_SMALL
+    tokens_to_volume(0, 8, 4);    // no samples
   });
   run("gather_rows", [] {
     gather(10, 40, {33}, 0);
