@@ -16,6 +16,7 @@ void* Arena::alloc(size_t bytes) {
   b.offset += bytes;
   used_ += bytes;
   peak_ = std::max(peak_, used_);
+  round_peak_ = std::max(round_peak_, used_);
   return p;
 }
 
@@ -33,15 +34,25 @@ Tensor Arena::zeros(std::initializer_list<int64_t> dims, DType t) {
 
 void Arena::reset() {
   if (blocks_.size() > 1) {
-    // Replace the chain by one block big enough for everything the last round used. The old
-    // blocks go first, so the peak holds one round's memory, not two.
-    const size_t need = capacity();
+    // Replace the chain by one block big enough for the most the last round held at once (one
+    // block has no tail waste, so that fits it again). The old blocks go first, so the peak holds
+    // one round's memory, not two.
+    const size_t need = round_peak_;
     blocks_.clear();
     blocks_.push_back(Block{memory::Buffer(device_, need), 0});
   } else if (!blocks_.empty()) {
     blocks_.back().offset = 0;
   }
   used_ = 0;
+  round_peak_ = 0;
+}
+
+void Arena::release(const Mark& m) {
+  AMAE_CHECK(m.blocks <= blocks_.size() && m.used <= used_, "Arena::release: the mark is newer than the arena");
+  // Blocks added since the mark held only memory allocated after it.
+  while (blocks_.size() > m.blocks) blocks_.pop_back();
+  if (!blocks_.empty()) blocks_.back().offset = m.offset;
+  used_ = m.used;
 }
 
 size_t Arena::capacity() const {

@@ -28,6 +28,15 @@ class Arena {
   Tensor empty(std::initializer_list<int64_t> dims, DType t = DType::F32);
   void reset();
 
+  // A point to roll back to: release(m) frees everything allocated after mark() returned m, so a
+  // backward pass can hand its scratch gradients back block by block (LIFO) instead of holding
+  // every one of them until reset(). Tensors allocated before the mark stay valid.
+  struct Mark {
+    size_t blocks, offset, used;
+  };
+  Mark mark() const { return {blocks_.size(), blocks_.empty() ? 0 : blocks_.back().offset, used_}; }
+  void release(const Mark& m);
+
   Device device() const { return device_; }
   size_t used() const { return used_; }
   size_t capacity() const;
@@ -42,6 +51,7 @@ class Arena {
   std::vector<Block> blocks_;
   size_t used_ = 0;
   size_t peak_ = 0;
+  size_t round_peak_ = 0;  // the most in use at once since the last reset()
 };
 
 }  // namespace amae

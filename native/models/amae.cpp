@@ -1,6 +1,7 @@
 #include "amae.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
@@ -27,26 +28,6 @@ Tensor rows_of(const Tensor& t, int64_t r0, int64_t rows, int64_t cols) {
   return Tensor(t.f32() + r0 * cols, {rows, cols}, DType::F32, t.device);
 }
 Tensor as_matrix(const Tensor& t, int64_t rows, int64_t cols) { return rows_of(t, 0, rows, cols); }
-// The n values of t from element `at`, as a vector.
-Tensor part(const Tensor& t, int64_t at, int64_t n) { return Tensor(t.f32() + at, {n}, DType::F32, t.device); }
-
-// The first non-finite value of x (lowest index), or −1. Scanned in parallel; the minimum makes
-// the answer independent of the scheduling. x is host memory (the batch, before any upload).
-int64_t first_non_finite(const Tensor& x) {
-  AMAE_CHECK(x.device == Device::CPU, "first_non_finite reads host memory");
-  const float* p = x.f32();
-  std::atomic<int64_t> first{-1};
-  parallel_for(x.numel(), 1 << 16, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      if (!std::isfinite(p[i])) {
-        int64_t cur = first.load();
-        while ((cur < 0 || i < cur) && !first.compare_exchange_weak(cur, i)) {
-        }
-        return;
-      }
-  });
-  return first.load();
-}
 
 // The invariants the members' shapes rely on, checked before any member is built. The binding
 // reports a user's bad configuration by field name first; reaching these is a bug in amae.
@@ -63,45 +44,11 @@ const AmaeConfig& checked(const AmaeConfig& c) {
 
 }  // namespace
 
-void sincos_position_embedding(const int64_t grid[3], int64_t dim, float* out) {
-  AMAE_CHECK(dim % 6 == 0, "the 3-D sin-cos position embedding needs a width divisible by 6");
-  const int64_t pos_dim = dim / 6;
-  // Row q = (h·Gw + w)·Gd + d (meshgrid "ij", flattened); columns [sin w, cos w, sin h, cos h,
-  // sin d, cos d], each pos_dim wide, with ω_i = 1 / 10000^(i / pos_dim). Double, then rounded.
-  for (int64_t h = 0, q = 0; h < grid[0]; ++h)
-    for (int64_t w = 0; w < grid[1]; ++w)
-      for (int64_t d = 0; d < grid[2]; ++d, ++q) {
-        const double coord[3] = {double(w), double(h), double(d)};
-        float* row = out + q * dim;
-        for (int axis = 0; axis < 3; ++axis)
-          for (int64_t i = 0; i < pos_dim; ++i) {
-            const double angle = coord[axis] / std::pow(10000.0, double(i) / double(pos_dim));
-            row[2 * axis * pos_dim + i] = float(std::sin(angle));
-            row[(2 * axis + 1) * pos_dim + i] = float(std::cos(angle));
-          }
-      }
-}
-
 Amae::Amae(const AmaeConfig& c, uint64_t seed, Device device)
-    : cfg_(checked(c)),
-      device_(device),
-      store_(device),
-      // The DCT (spec §2.1): base conv W [E, 1, p, p, p] (Xavier on its [E, p³] view) and B
-      // (PyTorch's conv default, so that s_b gets a gradient), and the projector of the
-      // modality code onto [s_w | s_b] initialised so that every scale starts near 1.
-      tok_w_(store_.add("vit.tokenizer.weight", {c.embed_dim, 1, c.patch, c.patch, c.patch},
-                        Init::xavier(c.patch_voxels(), c.embed_dim), true)),
-      tok_b_(store_.add("vit.tokenizer.bias", {c.embed_dim}, Init::uniform(1.0 / std::sqrt(double(c.patch_voxels()))),
-                        false)),
-      code_table_(c.learned_code ? store_.add("vit.tokenizer.code_table", {kContrasts, kCodeDim}, Init::trunc_normal(0.02),
-                                              false)
-                                 : -1),
-      proj_w_(store_.add("vit.tokenizer.projector.weight", {2 * c.embed_dim, c.learned_code ? kCodeDim : kContrasts},
-                         Init::normal(0.02), true)),
-      proj_b_(store_.add("vit.tokenizer.projector.bias", {2 * c.embed_dim}, Init::constant(1), false)),
-      modality_(store_.add("vit.modality_embedding", {kContrasts, c.embed_dim}, Init::trunc_normal(0.02), false)),
-      position_(store_.add("vit.position_embedding", {1, c.patches(), c.embed_dim},
-                           c.learnable_pos ? Init::trunc_normal(0.02) : Init::fixed(), false, c.learnable_pos)),
+    : Model(device),
+      cfg_(checked(c)),
+      tokenizer_(store_, c.embed_dim, c.patch, std::array<int64_t, 3>{c.grid(0), c.grid(1), c.grid(2)}.data(),
+                 c.learned_code, c.learnable_pos),
       encoder_(store_, "vit", int(c.depth), c.embed_dim, int(c.heads), c.mlp_ratio * c.embed_dim),
       norm_w_(store_.add("vit.norm.weight", {c.embed_dim}, Init::constant(1), false)),
       norm_b_(store_.add("vit.norm.bias", {c.embed_dim}, Init::constant(0), false)),
@@ -118,28 +65,30 @@ Amae::Amae(const AmaeConfig& c, uint64_t seed, Device device)
       dec_norm_b_(store_.add("decoder.norm.bias", {c.decoder_dim}, Init::constant(0), false)),
       pred_w_(store_.add("decoder.pred.weight", {c.patch_voxels(), c.decoder_dim},
                          Init::xavier(c.decoder_dim, c.patch_voxels()), true)),
-      pred_b_(store_.add("decoder.pred.bias", {c.patch_voxels()}, Init::constant(0), false)),
-      arena_(device) {
+      pred_b_(store_.add("decoder.pred.bias", {c.patch_voxels()}, Init::constant(0), false)) {
   store_.finalize();
   store_.initialize(seed);
-  // The fixed sin-cos tables are computed on the host: in place on the CPU, else uploaded.
+  tokenizer_.fill_tables();
   const int64_t grid[3] = {c.grid(0), c.grid(1), c.grid(2)};
-  auto sincos = [&](int id, int64_t dim) {
-    if (device_ == Device::CPU) {
-      sincos_position_embedding(grid, dim, store_[id].value.f32());
-      return;
-    }
-    std::vector<float> table(static_cast<size_t>(c.patches() * dim));
-    sincos_position_embedding(grid, dim, table.data());
-    store_.set_value(id, table.data(), static_cast<int64_t>(table.size()));
-  };
-  if (!c.learnable_pos) sincos(position_, c.embed_dim);
-  sincos(dec_position_, c.decoder_dim);
+  fill_sincos(store_, dec_position_, grid, c.decoder_dim);
 }
 
-void Amae::plan(const AmaeBatch& b, Mode mode) {
+BatchSpec Amae::batch_spec() const {
+  BatchSpec s;
+  for (int i = 0; i < 3; ++i) s.size[i] = cfg_.size[i];
+  s.masks = true;
+  return s;
+}
+
+std::vector<int64_t> Amae::output_shape(const Batch& b) const {
+  return {b.contrasts.numel(), cfg_.patches(), cfg_.patch_voxels()};
+}
+
+std::vector<int64_t> Amae::encode_shape(const Batch& b) const { return {b.keep.numel(), cfg_.embed_dim}; }
+
+void Amae::plan(const Batch& b, Mode mode) {
   const int64_t P = cfg_.patches();
-  const bool on_cpu = device_ == Device::CPU;
+  const bool on_cpu = device() == Device::CPU;
   AMAE_CHECK(b.volumes.device == Device::CPU && b.contrasts.device == Device::CPU && b.subjects.device == Device::CPU &&
                  b.keep.device == Device::CPU && b.keep_offsets.device == Device::CPU,
              "AMAE: the batch arrives in host memory");
@@ -154,7 +103,7 @@ void Amae::plan(const AmaeBatch& b, Mode mode) {
   p.full = p.contrasts * P;
   p.masked = p.full - p.tokens;
   const int64_t Nc = p.contrasts, Tk = p.tokens, Tf = p.full, Tm = p.masked;
-  const int64_t R = mode == Mode::Train ? Tm : Tf;
+  const int64_t R = mode == Mode::Train ? Tm : mode == Mode::Predict ? Tf : 0;
 
   // Every table is a run of 4-byte words in one block, each run starting on 64 bytes. On the CPU
   // the block is arena memory and the tables are written in place; on CUDA it is host staging,
@@ -232,10 +181,10 @@ void Amae::plan(const AmaeBatch& b, Mode mode) {
   uint8_t* base = host;
   if (!on_cpu) {
     base = static_cast<uint8_t*>(arena_.alloc(bytes));
-    memory::copy(Tensor(base, {words}, DType::I32, device_), Tensor(host, {words}, DType::I32));
+    memory::copy(Tensor(base, {words}, DType::I32, device()), Tensor(host, {words}, DType::I32));
   }
   auto view = [&](int64_t at, std::initializer_list<int64_t> dims, DType t = DType::I32) {
-    return Tensor(base + at * 4, dims, t, device_);
+    return Tensor(base + at * 4, dims, t, device());
   };
   p.kept_rows = view(at_kept_rows, {Tk});
   p.enc_mod = view(at_enc_mod, {Tk});
@@ -263,18 +212,11 @@ void Amae::plan(const AmaeBatch& b, Mode mode) {
   }
 }
 
-void Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
+void Amae::run_forward(const Batch& b, Mode mode, const Tensor& pred_out) {
   arena_.reset();
   acts_.loss = Tensor();
   loss_host_ = 0;
-  const int64_t bad = first_non_finite(b.volumes);
-  if (bad >= 0) {
-    const float v = b.volumes.f32()[bad];
-    const int64_t W = cfg_.size[1], D = cfg_.size[2], per = cfg_.size[0] * W * D, at = bad % per;
-    throw std::runtime_error("batch.volumes holds " + std::string(std::isnan(v) ? "NaN" : v > 0 ? "+Infinity" : "-Infinity") +
-                             " in volume " + std::to_string(bad / per) + " at voxel [" + std::to_string(at / (W * D)) +
-                             ", " + std::to_string(at / D % W) + ", " + std::to_string(at % D) + "]");
-  }
+  check_finite(b.volumes, "batch.volumes");
   plan(b, mode);
   const Plan& p = plan_;
   Acts& a = acts_;
@@ -282,33 +224,15 @@ void Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
   const int64_t Nc = p.contrasts, Tk = p.tokens, Tf = p.full;
   auto w = [&](int id) -> const Tensor& { return store_[id].value; };
 
-  // DCT scales: the projector maps each volume's modality code to s_w (first E outputs) and
-  // s_b (next E). Its weight rows [0, E) and [E, 2E) are contiguous, so each half is a Linear.
-  const int64_t code_dim = cfg_.learned_code ? kCodeDim : kContrasts;
-  if (cfg_.learned_code) {
-    a.codes = arena_.zeros({Nc, code_dim});
-    ops::gather_rows_forward(w(code_table_), p.contrast_ids, a.codes);
-  } else {
-    a.codes = p.codes;  // one-hot, built by plan()
-  }
-  a.sw = arena_.empty({Nc, E});
-  a.sb = arena_.empty({Nc, E});
-  ops::linear_forward(a.codes, rows_of(w(proj_w_), 0, E, code_dim), part(w(proj_b_), 0, E), a.sw);
-  ops::linear_forward(a.codes, rows_of(w(proj_w_), E, E, code_dim), part(w(proj_b_), E, E), a.sb);
-
   // Every patch as a row (the target), then the DCT on the kept ones only: masked patches are
   // never embedded.
   const int64_t* S = cfg_.size;
   a.patches = arena_.empty({Nc * P, V});
-  ops::patchify_forward(Tensor(p.volumes.data, {Nc, 1, S[0], S[1], S[2]}, DType::F32, device_),
-                        Tensor(a.patches.data, {Nc, P, V}, DType::F32, device_), cfg_.patch);
+  ops::patchify_forward(Tensor(p.volumes.data, {Nc, 1, S[0], S[1], S[2]}, DType::F32, device()),
+                        Tensor(a.patches.data, {Nc, P, V}, DType::F32, device()), cfg_.patch);
   a.kept = arena_.empty({Tk, V});
   ops::gather_rows_forward(a.patches, p.kept_rows, a.kept);
-  a.z = arena_.empty({Tk, E});
-  a.x0 = arena_.empty({Tk, E});
-  ops::patch_embed_rows_forward(a.kept, p.keep_offsets, w(tok_w_), w(tok_b_), a.sw, a.sb, a.z, a.x0);
-  // + pos[q] + M[k], in place.
-  ops::embed_add_forward(a.x0, as_matrix(w(position_), P, E), w(modality_), p.keep, p.enc_mod, a.x0);
+  a.x0 = tokenizer_.forward(arena_, a.kept, p.keep_offsets, p.contrast_ids, p.codes, p.keep, p.enc_mod);
 
   // Encoder over the packed subjects, then its final norm.
   a.enc_out = encoder_.forward(arena_, a.x0, p.enc_offsets);
@@ -316,6 +240,7 @@ void Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
   a.enc_mean = arena_.empty({Tk});
   a.enc_rstd = arena_.empty({Tk});
   ops::layernorm_forward(a.enc_out, w(norm_w_), w(norm_b_), a.latent, a.enc_mean, a.enc_rstd, kLayerNormEps);
+  if (mode == Mode::Encode) return;
 
   // Decoder input: embedded tokens and, in the row after them, the mask token; every patch of
   // every contrast gathers its row from that table.
@@ -340,7 +265,7 @@ void Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
   } else {
     a.dec_in = a.dec_out;
     // The caller's buffer when it is on the model's device, else the arena's (copied out below).
-    a.pred = pred_out.device == device_ ? as_matrix(pred_out, R, V) : arena_.empty({R, V});
+    a.pred = pred_out.device == device() ? as_matrix(pred_out, R, V) : arena_.empty({R, V});
     a.target = a.patches;
   }
   a.loss_mask = p.loss_mask;
@@ -351,14 +276,14 @@ void Amae::run_forward(const AmaeBatch& b, Mode mode, const Tensor& pred_out) {
   ops::linear_forward(a.dec_norm, w(pred_w_), w(pred_b_), a.pred);
   // The loss stays where it is computed (host memory on the CPU, the arena on CUDA) until
   // loss_value() reads it, so that on CUDA the backward is queued before the host waits.
-  a.loss = device_ == Device::CPU ? Tensor(&loss_host_, {1}) : arena_.zeros({1});
+  a.loss = device() == Device::CPU ? Tensor(&loss_host_, {1}) : arena_.zeros({1});
   ops::masked_mse_forward(a.pred, a.target, a.loss_mask, a.loss, cfg_.norm_pix);
   if (mode == Mode::Predict && a.pred.data != pred_out.data) memory::copy(pred_out, a.pred);
 }
 
 float Amae::loss_value() {
   if (!acts_.loss.data) return 0.0f;  // nothing masked
-  if (device_ == Device::CPU) return loss_host_;
+  if (device() == Device::CPU) return loss_host_;
   float loss = 0;
   memory::copy(Tensor(&loss, {1}), acts_.loss);  // waits for the work queued before it
   return loss;
@@ -367,9 +292,8 @@ float Amae::loss_value() {
 void Amae::run_backward() {
   const Plan& p = plan_;
   const Acts& a = acts_;
-  const int64_t P = cfg_.patches(), V = cfg_.patch_voxels(), E = cfg_.embed_dim, Ed = cfg_.decoder_dim;
-  const int64_t Nc = p.contrasts, Tk = p.tokens, Tf = p.full, Tm = p.masked;
-  const int64_t code_dim = cfg_.learned_code ? kCodeDim : kContrasts;
+  const int64_t V = cfg_.patch_voxels(), E = cfg_.embed_dim, Ed = cfg_.decoder_dim;
+  const int64_t Tk = p.tokens, Tf = p.full, Tm = p.masked;
   auto w = [&](int id) -> const Tensor& { return store_[id].value; };
   auto g = [&](int id) -> const Tensor& { return store_[id].grad; };
 
@@ -400,42 +324,24 @@ void Amae::run_backward() {
   ops::layernorm_backward(a.enc_out, w(norm_w_), a.enc_mean, a.enc_rstd, dlatent, dx, g(norm_w_), g(norm_b_));
   encoder_.backward(arena_, dx, p.enc_offsets);
 
-  // Embeddings (the position table only when learned) and the DCT: its base conv, then the
-  // scales back through the projector (and the code table when learned).
-  const Tensor dpos = cfg_.learnable_pos ? as_matrix(g(position_), P, E) : Tensor();
-  ops::embed_add_backward(p.keep, p.enc_mod, dx, Tensor(), dpos, g(modality_));
-  const Tensor dsw = arena_.zeros({Nc, E}), dsb = arena_.zeros({Nc, E});
-  ops::patch_embed_rows_backward(a.kept, p.keep_offsets, w(tok_w_), w(tok_b_), a.sw, a.sb, a.z, dx, Tensor(),
-                                 g(tok_w_), g(tok_b_), dsw, dsb);
-  const Tensor dcodes = cfg_.learned_code ? arena_.zeros({Nc, kCodeDim}) : Tensor();
-  ops::linear_backward(a.codes, rows_of(w(proj_w_), 0, E, code_dim), dsw, dcodes, rows_of(g(proj_w_), 0, E, code_dim),
-                       part(g(proj_b_), 0, E));
-  ops::linear_backward(a.codes, rows_of(w(proj_w_), E, E, code_dim), dsb, dcodes, rows_of(g(proj_w_), E, E, code_dim),
-                       part(g(proj_b_), E, E));
-  if (cfg_.learned_code) ops::gather_rows_backward(p.contrast_ids, dcodes, g(code_table_));
+  tokenizer_.backward(arena_, dx);
 }
 
-
-float Amae::loss_and_grads(const AmaeBatch& batch) {
+float Amae::loss_and_grads(const Batch& batch) {
   store_.zero_grads();
   run_forward(batch, Mode::Train, Tensor());
   if (plan_.masked > 0) run_backward();
   return loss_value();
 }
 
-StepResult Amae::train_step(const AmaeBatch& batch, const OptimConfig& opt) {
-  StepResult r;
-  r.loss = loss_and_grads(batch);
-  r.grad_norm = store_.clip_grad_norm(opt.max_grad_norm);
-  // A non-finite loss or gradient would write NaN into every weight and moment: skip instead.
-  r.updated = std::isfinite(r.loss) && std::isfinite(r.grad_norm);
-  if (r.updated) store_.adamw_step(opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weight_decay);
-  return r;
-}
-
-float Amae::forward(const AmaeBatch& batch, const Tensor& pred) {
+float Amae::forward(const Batch& batch, const Tensor& pred) {
   run_forward(batch, Mode::Predict, pred);
   return loss_value();
+}
+
+void Amae::encode(const Batch& batch, const Tensor& out) {
+  run_forward(batch, Mode::Encode, Tensor());
+  memory::copy(out, acts_.latent);
 }
 
 }  // namespace amae::models

@@ -15,14 +15,11 @@
 #pragma once
 #include <cstdint>
 
-#include "../core/arena.h"
-#include "params.h"
+#include "model.h"
+#include "tokenizer.h"
 #include "vit.h"
 
 namespace amae::models {
-
-constexpr int64_t kContrasts = 9;  // K: the contrast registry of spec §1
-constexpr int64_t kCodeDim = 64;   // l: the width of the learned modality code (spec §2.1)
 
 struct AmaeConfig {
   int64_t size[3];  // S = (H, W, D), each divisible by patch
@@ -39,44 +36,25 @@ struct AmaeConfig {
   int64_t patch_voxels() const { return patch * patch * patch; }   // p³
 };
 
-// One batch, checked by the caller (the binding): Nc volumes, S subjects, all in host memory.
-struct AmaeBatch {
-  Tensor volumes;       // [Nc, H, W, D] every contrast of every subject, subject by subject
-  Tensor contrasts;     // Int32 [Nc] registry ids, strictly increasing within a subject
-  Tensor subjects;      // Int32 [S + 1] offsets into contrasts, every subject non-empty
-  Tensor keep;          // Int32 [Tk] kept patch indices, contrast by contrast, ascending in each
-  Tensor keep_offsets;  // Int32 [Nc + 1] offsets into keep, every contrast keeps ≥ 1 patch
-};
+// AMAE's batches carry keep / keep_offsets (the masks) and no labels.
+using AmaeBatch = Batch;
 
-struct OptimConfig {
-  double lr, beta1, beta2, eps, weight_decay;
-  double max_grad_norm;  // ≤ 0: no clipping
-};
-
-struct StepResult {
-  float loss;
-  double grad_norm;  // before clipping
-  bool updated;      // false when the loss or the gradients were not finite: the step is skipped
-};
-
-// MONAI's 3-D sin-cos position embedding (spec §2.2) of a grid, [P, dim] into out; dim % 6 == 0.
-void sincos_position_embedding(const int64_t grid[3], int64_t dim, float* out);
-
-class Amae {
+class Amae : public Model {
  public:
   Amae(const AmaeConfig& config, uint64_t seed, Device device = Device::CPU);
 
+  const char* kind() const override { return "amae"; }
+  BatchSpec batch_spec() const override;
   const AmaeConfig& config() const { return cfg_; }
-  Device device() const { return device_; }
-  ParamStore& params() { return store_; }
 
-  // The loss of the batch with every trainable parameter's gradient in params() (zeroed first).
-  float loss_and_grads(const AmaeBatch& batch);
-  // loss_and_grads, clipping, then one AdamW step.
-  StepResult train_step(const AmaeBatch& batch, const OptimConfig& opt);
-  // No gradients: the loss, and the prediction of every patch of every contrast (masked or not)
-  // into pred [Nc, P, p³] (host memory, or the model's device).
-  float forward(const AmaeBatch& batch, const Tensor& pred);
+  float loss_and_grads(const Batch& batch) override;
+  // The loss, and the prediction of every patch of every contrast (masked or not) into
+  // pred [Nc, P, p³] (host memory, or the model's device).
+  std::vector<int64_t> output_shape(const Batch& batch) const override;
+  float forward(const Batch& batch, const Tensor& pred) override;
+  // The encoder's normed tokens of the kept patches [Tk, E] (keep every patch for all of them).
+  std::vector<int64_t> encode_shape(const Batch& batch) const override;
+  void encode(const Batch& batch, const Tensor& out) override;
 
  private:
   // The tables of one batch, built on the host (views into the arena, on the model's device).
@@ -97,11 +75,11 @@ class Amae {
     Tensor codes;        // [Nc, K] the one-hot modality codes (absent with learned codes)
     Tensor one;          // [1] 1.0, the gradient of the loss with respect to itself
   };
-  // The activations the backward reads (views into the arena).
+  // The activations the backward reads (views into the arena); the tokenizer and the two stacks
+  // keep their own.
   struct Acts {
-    Tensor codes, sw, sb;         // [Nc, K or 64], [Nc, E] ×2
     Tensor patches;               // [Nc·P, p³] every patch, rows as patchify writes them
-    Tensor kept, z, x0;           // [Tk, p³], [Tk, E] unscaled DCT, [Tk, E] embedded tokens
+    Tensor kept, x0;              // [Tk, p³], [Tk, E] embedded tokens
     Tensor enc_out, latent, enc_mean, enc_rstd;  // encoder output and its norm
     Tensor src;                   // [Tk + 1, Ed] decoder-embedded tokens, then the mask token
     Tensor full, dec_out;         // [Tf, Ed] decoder input and output
@@ -109,19 +87,19 @@ class Amae {
     Tensor pred, target, loss_mask;
     Tensor loss;                  // [1] on the model's device; absent when nothing is masked
   };
-  enum class Mode { Train, Predict };
+  // Train: the masked rows only, with gradients to follow; Predict: every row; Encode: stops
+  // after the encoder's norm.
+  enum class Mode { Train, Predict, Encode };
 
-  void plan(const AmaeBatch& batch, Mode mode);
+  void plan(const Batch& batch, Mode mode);
   // The forward; its loss is read by loss_value().
-  void run_forward(const AmaeBatch& batch, Mode mode, const Tensor& pred_out);
+  void run_forward(const Batch& batch, Mode mode, const Tensor& pred_out);
   float loss_value();
   void run_backward();
 
   AmaeConfig cfg_;
-  Device device_;
-  ParamStore store_;
   // vit.*
-  int tok_w_, tok_b_, code_table_ = -1, proj_w_, proj_b_, modality_, position_;
+  DctTokenizer tokenizer_;
   TransformerStack encoder_;
   int norm_w_, norm_b_;
   // decoder.*
@@ -129,7 +107,6 @@ class Amae {
   TransformerStack decoder_;
   int dec_norm_w_, dec_norm_b_, pred_w_, pred_b_;
 
-  Arena arena_;  // on device_
   // Host memory the step's tables are written to before their one upload (CUDA only; on the CPU
   // they are written straight into the arena).
   memory::Buffer staging_;

@@ -76,10 +76,11 @@ Tensor TransformerStack::forward(Arena& arena, const Tensor& x, const Tensor& of
     ops::add_forward(x2, a.x1, x2);
     cur = x2;
   }
+  out_ = cur;
   return cur;
 }
 
-void TransformerStack::backward(Arena& arena, const Tensor& d, const Tensor& offsets) {
+void TransformerStack::backward(Arena& arena, const Tensor& d, const Tensor& offsets, const std::vector<Tensor>& taps) {
   const int64_t T = d.dim(0), E = dim_;
   // Scratch gradients of one block, reused by every block (zeroed before each use).
   const Tensor dln = arena.empty({T, E}), datt = arena.empty({T, E}), dqkv = arena.empty({T, 3 * E});
@@ -89,6 +90,7 @@ void TransformerStack::backward(Arena& arena, const Tensor& d, const Tensor& off
     const BlockActs& a = acts_[i];
     auto w = [&](int id) -> const Tensor& { return store_[id].value; };
     auto g = [&](int id) -> const Tensor& { return store_[id].grad; };
+    if (i < taps.size() && taps[i].data) ops::add_forward(d, taps[i], d);
     // MLP branch: d = ∂L/∂x2 flows unchanged to x1 (the residual), and through the branch.
     zero(dg);
     zero(dh);

@@ -36,10 +36,14 @@ class TransformerStack {
   // x [T, dim] → the last block's output [T, dim] (allocated in the arena). Keeps what backward
   // needs; x itself must stay untouched until backward has run.
   Tensor forward(Arena& arena, const Tensor& x, const Tensor& offsets);
+  // The hidden state after block i (0-based) of the last forward: MONAI ViT's hidden_states_out[i].
+  const Tensor& output(int i) const { return static_cast<size_t>(i) + 1 < acts_.size() ? acts_[size_t(i) + 1].x : out_; }
+  int depth() const { return static_cast<int>(blocks_.size()); }
   // d holds ∂L/∂output on entry and ∂L/∂x on return (updated in place: the residual stream's
   // gradient is one buffer that every block adds into). Parameter gradients are added to the
-  // store's.
-  void backward(Arena& arena, const Tensor& d, const Tensor& offsets);
+  // store's. taps[i], where given (non-empty and data set), is a gradient reaching output(i) from
+  // outside the stack (a UNETR skip): it joins d before block i's backward.
+  void backward(Arena& arena, const Tensor& d, const Tensor& offsets, const std::vector<Tensor>& taps = {});
 
  private:
   ParamStore& store_;
@@ -47,6 +51,7 @@ class TransformerStack {
   int64_t dim_, mlp_dim_;
   std::vector<BlockParams> blocks_;
   std::vector<BlockActs> acts_;  // one per block, reused every step
+  Tensor out_;                   // the last block's output
 };
 
 }  // namespace amae::models
