@@ -41,17 +41,26 @@ export interface NativeAmaeConfig {
   device?: Device;
 }
 
-/** One packed batch as the native model takes it (see lib/models/batch.ts). */
-export interface NativeAmaeBatch {
+/** One packed batch as every native model takes it (see lib/models/batch.ts and segmentation.ts):
+ * subjects, each with some contrasts, back to back. */
+export interface NativeBatch {
   /** [Nc, H, W, D]: every contrast of every subject, subject by subject. */
   volumes: Tensor;
   /** [Nc] registry ids, strictly increasing within a subject. */
   contrasts: Int32Array;
   /** [S + 1] offsets into contrasts. */
   subjects: Int32Array;
-  /** Kept patch indices, contrast by contrast, ascending within a contrast. */
+  /** AMAE: kept patch indices, contrast by contrast, ascending within a contrast. */
+  keep?: Int32Array;
+  /** AMAE: [Nc + 1] offsets into keep; every contrast keeps at least one patch. */
+  keepOffsets?: Int32Array;
+  /** Segmentation: [S, classes, H, W, D] targets in [0, 1] (required for the loss). */
+  labels?: Tensor;
+}
+
+/** AMAE's batch: the masks are required. */
+export interface NativeAmaeBatch extends NativeBatch {
   keep: Int32Array;
-  /** [Nc + 1] offsets into keep; every contrast keeps at least one patch. */
   keepOffsets: Int32Array;
 }
 
@@ -85,13 +94,21 @@ export interface ModelState {
   optimizer?: OptimizerState;
 }
 
-/** The native AMAE model. Compute methods return Promises and are serialised per model. */
-export interface NativeAmaeModel {
+export type ModelKind = 'amae' | 'unetr' | 'adaptive-unetr' | 'unet';
+
+/** The one native model binding (every kind). Compute methods return Promises and are serialised
+ * per model; argument errors throw synchronously, naming the field. */
+export interface NativeModel {
+  readonly kind: ModelKind;
   /** Where the weights and activations live. */
   readonly device: Device;
-  trainStep(batch: NativeAmaeBatch, opt: NativeOptimOptions): Promise<{ loss: number; gradNorm: number; updated: boolean }>;
-  forward(batch: NativeAmaeBatch): Promise<{ loss: number; pred: Tensor }>;
-  lossAndGrads(batch: NativeAmaeBatch): Promise<{ loss: number; grads: Record<string, Float32Array> }>;
+  trainStep(batch: NativeBatch, opt: NativeOptimOptions): Promise<{ loss: number; gradNorm: number; updated: boolean }>;
+  /** AMAE: the prediction of every patch [Nc, P, p³]; segmentation: logits [S, classes, H, W, D].
+   * loss is present where the batch carries what it needs (AMAE's masks, segmentation labels). */
+  forward(batch: NativeBatch): Promise<{ loss?: number; output: Tensor }>;
+  /** The ViT's final-normed tokens [T, E] (AMAE: the kept patches only). */
+  encode(batch: NativeBatch): Promise<{ output: Tensor }>;
+  lossAndGrads(batch: NativeBatch): Promise<{ loss: number; grads: Record<string, Float32Array> }>;
   parameters(): ParameterInfo[];
   getState(options?: { weights?: boolean; optimizer?: boolean }): Promise<ModelState>;
   setState(state: ModelState): Promise<void>;
@@ -111,7 +128,8 @@ export interface Addon {
     options?: OpOptions,
   ): Promise<Record<string, OpInput>>;
   opList(): OpInfo[];
-  AmaeModel: new (config: NativeAmaeConfig, seed?: number) => NativeAmaeModel;
+  /** Every model kind; config fields as lib/models' configurations (with a device field). */
+  Model: new (kind: ModelKind, config: object, seed?: number) => NativeModel;
   /** Never throws: a build without CUDA, or a machine without a device, is an answer. */
   cudaInfo(): CudaInfo;
   cudaSelect(index: number): void;

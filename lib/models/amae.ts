@@ -1,26 +1,18 @@
-// The AMAE pre-training model (spec §2) as a typed handle over the native AmaeModel: presets,
-// training steps, reconstructions for figures, and safetensors checkpoints with spec §6 names.
-// The native side owns the weights, gradients and moments; this class only moves them to and
-// from files.
-import { CONTRASTS } from '../data/contrasts.js';
-import { type Device, requireDevice } from '../device.js';
-import { addon, type NativeAmaeConfig, type NativeAmaeModel, type NativeOptimOptions, type ParameterInfo } from '../native.js';
+// The AMAE pre-training model (spec §2) as a typed handle over the native model: presets,
+// training steps, reconstructions for figures; weights and checkpoints come from the Model base.
+import type { Device } from '../device.js';
+import type { NativeAmaeConfig } from '../native.js';
 import { patchifyBackward, patchifyForward } from '../ops/patch_embed.js';
 import type { Tensor } from '../tensor.js';
 import { Random } from '../util/random.js';
 import { type AmaeBatch, type SubjectVolumes, packBatch } from './batch.js';
-import { CheckpointError, type StoredTensor, readSafetensors, writeSafetensors } from './safetensors.js';
+import { Model, type ModelOptions, fromCheckpointConfig, readCheckpoint } from './model.js';
 
 /** The model's architecture: what a checkpoint records (where it runs is not part of it). */
 export type AmaeConfig = Omit<NativeAmaeConfig, 'device'>;
 
 /** How a model is created: its initialisation seed (default 0) and its device (default 'cpu'). */
-export interface AmaeOptions {
-  seed?: number;
-  /** 'cuda' places the weights, gradients, moments and activations on the GPU; an Error with
-   * cudaInfo()'s reason where CUDA cannot run. */
-  device?: Device;
-}
+export type AmaeOptions = ModelOptions;
 
 /** Every field filled in (the defaults of the optional ones applied). */
 export type ResolvedAmaeConfig = Required<AmaeConfig>;
@@ -41,17 +33,6 @@ export const AMAE_PRESETS = {
 } as const satisfies Record<string, AmaeConfig>;
 
 export type AmaePreset = keyof typeof AMAE_PRESETS;
-
-/** One AdamW step's settings; the defaults are spec §4's (β 0.9/0.95, weight decay 0.05). */
-export type TrainStepOptions = NativeOptimOptions;
-
-export interface TrainStepResult {
-  loss: number;
-  /** The global gradient norm before clipping. */
-  gradNorm: number;
-  /** False when the loss or the gradients were not finite: the step was skipped. */
-  updated: boolean;
-}
 
 export interface ReconstructOptions {
   /** Mask ratio r (default 0.7) of the random masks… */
@@ -79,9 +60,6 @@ export interface ContrastReconstruction {
   keep: Int32Array;
 }
 
-const KIND = 'amae';
-const OPTIMIZER_KIND = 'amae-optimizer';
-
 export function resolveConfig(config: AmaeConfig | AmaePreset): ResolvedAmaeConfig {
   if (typeof config === 'string') {
     if (!Object.hasOwn(AMAE_PRESETS, config)) throw new RangeError(`unknown AMAE preset '${config}'; presets: ${Object.keys(AMAE_PRESETS).join(', ')}`);
@@ -92,19 +70,14 @@ export function resolveConfig(config: AmaeConfig | AmaePreset): ResolvedAmaeConf
   return { ...DEFAULTS, ...architecture, size: [...config.size] } as ResolvedAmaeConfig;
 }
 
-export class Amae {
-  readonly config: ResolvedAmaeConfig;
+export class Amae extends Model<ResolvedAmaeConfig> {
   /** Patches per contrast, P. */
   readonly patches: number;
-  /** Where the model lives and computes. */
-  readonly device: Device;
-  private readonly native: NativeAmaeModel;
 
   /** `options.device`, or else a `device` field of the configuration object, places the model. */
   constructor(config: AmaeConfig | AmaePreset | NativeAmaeConfig, { seed = 0, device }: AmaeOptions = {}) {
-    this.config = resolveConfig(config);
-    this.device = requireDevice(device ?? (typeof config === 'object' ? (config as NativeAmaeConfig).device : undefined) ?? 'cpu', 'device');
-    this.native = new addon.AmaeModel(this.device === 'cpu' ? this.config : { ...this.config, device: this.device }, seed);
+    const resolved = resolveConfig(config);
+    super('amae', resolved, resolved, { seed, device: device ?? (typeof config === 'object' ? (config as NativeAmaeConfig).device : undefined) ?? 'cpu' });
     const [h, w, d] = this.config.size;
     const p = this.config.patch;
     this.patches = (h / p) * (w / p) * (d / p);
@@ -115,33 +88,10 @@ export class Amae {
     return packBatch(subjects, { size: this.config.size, patch: this.config.patch, ...options });
   }
 
-  /** One training step: forward, backward, optional clipping, AdamW with the caller's lr. */
-  trainStep(batch: AmaeBatch, opt: TrainStepOptions): Promise<TrainStepResult> {
-    return this.call(() => this.native.trainStep(batch, opt));
-  }
-
   /** The loss and the prediction of every patch, pred [Nc, P, p³], without gradients. */
-  forward(batch: AmaeBatch): Promise<{ loss: number; pred: Tensor }> {
-    return this.call(() => this.native.forward(batch));
-  }
-
-  /** The loss and every trainable parameter's gradient (for tests and checks). */
-  lossAndGrads(batch: AmaeBatch): Promise<{ loss: number; grads: Record<string, Float32Array> }> {
-    return this.call(() => this.native.lossAndGrads(batch));
-  }
-
-  parameters(): ParameterInfo[] {
-    return this.native.parameters();
-  }
-
-  /** Copies of the weights by checkpoint name. */
-  weights(): Promise<Record<string, Tensor>> {
-    return this.call(async () => (await this.native.getState({ weights: true })).weights!);
-  }
-
-  /** Overwrites the named weights (any subset; names and shapes are checked). */
-  setWeights(weights: Record<string, Tensor>): Promise<void> {
-    return this.call(() => this.native.setState({ weights }));
+  async forward(batch: AmaeBatch): Promise<{ loss: number; pred: Tensor }> {
+    const { loss, output } = await this.call(() => this.native.forward(batch));
+    return { loss: loss ?? 0, pred: output };
   }
 
   /** Masks one subject, runs the model and returns, per contrast, the images of spec §4's Figure 2. */
@@ -176,67 +126,13 @@ export class Amae {
     return out;
   }
 
-  /** Writes the weights as safetensors (spec §6 names; metadata config, kind 'amae', contrasts). */
-  async save(file: string): Promise<void> {
-    const weights = await this.weights();
-    const tensors = this.parameters().map((p): [string, StoredTensor] => [p.name, weights[p.name]]);
-    await writeSafetensors(file, tensors, { config: JSON.stringify(this.config), kind: KIND, contrasts: JSON.stringify(CONTRASTS) });
-  }
-
   /** A model from a file written by save(), on `options.device` (default 'cpu'); every tensor
    * must be present with its shape. */
   static async load(file: string, options: { device?: Device } = {}): Promise<Amae> {
-    const device = requireDevice(options.device ?? 'cpu', 'device');
-    const { tensors, metadata } = await readSafetensors(file);
-    if (metadata.kind !== KIND) throw new CheckpointError(file, `kind is ${JSON.stringify(metadata.kind)}, not '${KIND}'`);
-    checkRegistry(file, metadata.contrasts);
-    let config: AmaeConfig;
-    try {
-      config = JSON.parse(metadata.config);
-    } catch (e) {
-      throw new CheckpointError(file, `metadata config is not valid JSON (${(e as Error).message})`);
-    }
-    let model: Amae;
-    try {
-      model = new Amae(config, { device });
-    } catch (e) {
-      throw new CheckpointError(file, `metadata config: ${(e as Error).message}`);
-    }
-    const weights = matchTensors(file, tensors, model.parameters().map((p) => [p.name, p.shape]));
-    await model.setWeights(weights);
+    const { config, tensors } = await readCheckpoint(file, ['amae']);
+    const model = fromCheckpointConfig(file, () => new Amae(config as AmaeConfig, { device: options.device ?? 'cpu' }));
+    await model.loadTensors(file, tensors);
     return model;
-  }
-
-  /** Writes the AdamW state beside the weights: `<name>.m`, `<name>.v`, the step in the metadata. */
-  async saveOptimizer(file: string): Promise<void> {
-    const { optimizer } = await this.call(() => this.native.getState({ weights: false, optimizer: true }));
-    const tensors: [string, StoredTensor][] = [];
-    for (const p of this.parameters().filter((q) => q.trainable)) {
-      tensors.push([`${p.name}.m`, optimizer!.m[p.name]], [`${p.name}.v`, optimizer!.v[p.name]]);
-    }
-    await writeSafetensors(file, tensors, { kind: OPTIMIZER_KIND, step: String(optimizer!.step), config: JSON.stringify(this.config) });
-  }
-
-  /** Restores the AdamW state written by saveOptimizer() (every moment present, shapes checked). */
-  async loadOptimizer(file: string): Promise<void> {
-    const { tensors, metadata } = await readSafetensors(file);
-    if (metadata.kind !== OPTIMIZER_KIND) throw new CheckpointError(file, `kind is ${JSON.stringify(metadata.kind)}, not '${OPTIMIZER_KIND}'`);
-    const step = Number(metadata.step);
-    if (!Number.isSafeInteger(step) || step < 0) throw new CheckpointError(file, `metadata step ${JSON.stringify(metadata.step)} is not a step count`);
-    const trainable = this.parameters().filter((p) => p.trainable);
-    const all = matchTensors(file, tensors, trainable.flatMap((p) => [[`${p.name}.m`, p.shape], [`${p.name}.v`, p.shape]] as [string, number[]][]));
-    const m: Record<string, Tensor> = {};
-    const v: Record<string, Tensor> = {};
-    for (const p of trainable) {
-      m[p.name] = all[`${p.name}.m`];
-      v[p.name] = all[`${p.name}.v`];
-    }
-    await this.call(() => this.native.setState({ optimizer: { step, m, v } }));
-  }
-
-  // Turns the binding's synchronous argument errors into rejections, as an async API should.
-  private async call<T>(f: () => Promise<T>): Promise<T> {
-    return f();
   }
 }
 
@@ -257,33 +153,4 @@ function denormalize(pred: Float32Array, target: Float32Array, width: number): v
     const std = Math.sqrt(ss / (width - 1) + 1e-6);
     for (let j = r * width; j < (r + 1) * width; j++) pred[j] = pred[j] * std + mean;
   }
-}
-
-function checkRegistry(file: string, contrasts: string | undefined): void {
-  if (contrasts === undefined) return;
-  let list: unknown;
-  try {
-    list = JSON.parse(contrasts);
-  } catch {
-    list = undefined;
-  }
-  if (JSON.stringify(list) !== JSON.stringify(CONTRASTS))
-    throw new CheckpointError(file, `metadata contrasts ${contrasts} differ from this version's registry ${JSON.stringify(CONTRASTS)}`);
-}
-
-// The expected tensors, float32 and shaped as listed; a missing, extra or mis-shaped one is an
-// error naming it.
-function matchTensors(file: string, tensors: Map<string, StoredTensor>, expected: [string, number[]][]): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [name, shape] of expected) {
-    const t = tensors.get(name);
-    if (!t) throw new CheckpointError(file, `tensor ${name} is missing`);
-    if ('int' in t) throw new CheckpointError(file, `tensor ${name} holds integers, expected float32`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
-      throw new CheckpointError(file, `tensor ${name} has shape [${t.shape}], expected [${shape}]`);
-    out[name] = { data: t.data, shape: t.shape };
-  }
-  const known = new Set(expected.map(([n]) => n));
-  for (const name of tensors.keys()) if (!known.has(name)) throw new CheckpointError(file, `unexpected tensor ${name}`);
-  return out;
 }

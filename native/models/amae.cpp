@@ -77,6 +77,7 @@ BatchSpec Amae::batch_spec() const {
   BatchSpec s;
   for (int i = 0; i < 3; ++i) s.size[i] = cfg_.size[i];
   s.masks = true;
+  s.patch = cfg_.patch;
   return s;
 }
 

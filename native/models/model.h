@@ -35,6 +35,7 @@ struct Batch {
 struct BatchSpec {
   int64_t size[3] = {0, 0, 0};  // every volume's [H, W, D]
   bool masks = false;           // keep / keepOffsets are required (AMAE) — else they must be absent
+  int64_t patch = 0;            // with masks: the patch size (keep indices lie in [0, P))
   int64_t classes = 0;          // > 0: a segmentation model; labels [S, classes, H, W, D] give the loss
   uint32_t accepted = (1u << kContrasts) - 1;  // bit k set: the model takes contrast k
 };

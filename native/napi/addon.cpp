@@ -5,13 +5,13 @@
 
 namespace amae::napi {
 void init_op_binding(Napi::Env env, Napi::Object exports);
-void init_amae_model(Napi::Env env, Napi::Object exports);
+void init_model_binding(Napi::Env env, Napi::Object exports);
 void init_cuda_binding(Napi::Env env, Napi::Object exports);
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   amae::napi::init_op_binding(env, exports);
-  amae::napi::init_amae_model(env, exports);
+  amae::napi::init_model_binding(env, exports);
   amae::napi::init_cuda_binding(env, exports);
   Napi::Object build = Napi::Object::New(env);
 #ifdef AMAE_WITH_CUDA

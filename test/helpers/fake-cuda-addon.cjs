@@ -60,9 +60,9 @@ async function op(name, inputs, attrs, outputs, options) {
 }
 
 // Models "on the GPU" are CPU models that report device 'cuda'.
-function AmaeModel(config, seed) {
+function Model(kind, config, seed) {
   const { device, ...architecture } = config;
-  const model = new base.AmaeModel(architecture, seed);
+  const model = new base.Model(kind, architecture, seed);
   return new Proxy(model, {
     get(target, prop) {
       if (prop === 'device') return device ?? 'cpu';
@@ -74,7 +74,7 @@ function AmaeModel(config, seed) {
 
 module.exports = {
   ...base,
-  AmaeModel,
+  Model,
   build: { ...base.build, cuda: true, cublas: process.env.AMAE_CUDA_GEMM !== 'own' },
   op,
   cudaInfo: () => ({

@@ -264,7 +264,7 @@ test('setWeights checks names and shapes, naming the tensor', async (t) => {
     instanceOf: RangeError,
     message: /state\.weights\.vit\.norm\.weight has shape \[4\], the model's is \[48\]/,
   });
-  const native = new addon.AmaeModel(tiny, 0);
+  const native = new addon.Model('amae', tiny, 0);
   const { optimizer } = await native.getState({ weights: false, optimizer: true });
   delete optimizer!.m['decoder.pred.bias'];
   t.throws(() => native.setState({ optimizer: optimizer! }), { instanceOf: RangeError, message: /state\.optimizer\.m\.decoder\.pred\.bias is missing/ });
@@ -289,7 +289,7 @@ test('bad configurations and batches get typed errors naming the field', async (
   t.throws(() => createAmae('huge' as never), { instanceOf: RangeError, message: /unknown AMAE preset 'huge'/ });
   t.throws(() => createAmae('toString' as never), { instanceOf: RangeError, message: /unknown AMAE preset/ });
   t.notThrows(() => createAmae({ ...tiny, embedDim: 40, heads: 4, posEmbed: 'learnable' }), 'learnable positions lift the 6 | E rule');
-  t.throws(() => new addon.AmaeModel(tiny, -1), { instanceOf: RangeError, message: /seed must be a non-negative safe integer/ });
+  t.throws(() => new addon.Model('amae', tiny, -1), { instanceOf: RangeError, message: /seed must be a non-negative safe integer/ });
 
   const model = createAmae('tiny');
   const good = smallBatch(model);
@@ -309,7 +309,7 @@ test('bad configurations and batches get typed errors naming the field', async (
   ];
   for (const [batch, type, message] of cases) {
     await t.throwsAsync(model.trainStep(batch as never, { lr: 1e-3 }), { instanceOf: type, message });
-    t.throws(() => addon.AmaeModel.prototype.forward.call(new addon.AmaeModel(tiny, 0), batch as never), { instanceOf: type, message });
+    t.throws(() => addon.Model.prototype.forward.call(new addon.Model('amae', tiny, 0), batch as never), { instanceOf: type, message });
   }
   await t.throwsAsync(model.trainStep(good, { lr: '1' } as never), { instanceOf: TypeError, message: /opt\.lr must be a number/ });
   await t.throwsAsync(model.trainStep(good, { lr: 1e-3, beta2: 1 }), { instanceOf: RangeError, message: /opt\.beta2 must lie in \[0, 1\)/ });

@@ -80,7 +80,7 @@ withoutGpu('an op on device cuda where CUDA cannot run: an Error naming the op a
 withoutGpu("a model on device 'cuda' where CUDA cannot run: an Error with the reason; bad devices are typed errors", (t) => {
   const reason = escape(info.reason);
   const tiny = AMAE_PRESETS.tiny;
-  t.throws(() => new addon.AmaeModel({ ...tiny, device: 'cuda' }), { instanceOf: Error, message: new RegExp(`^config\\.device 'cuda': ${reason}$`) });
+  t.throws(() => new addon.Model('amae', { ...tiny, device: 'cuda' }), { instanceOf: Error, message: new RegExp(`^config\\.device 'cuda': ${reason}$`) });
   t.throws(() => createAmae('tiny', { device: 'cuda' }), { instanceOf: Error, message: new RegExp(`^device 'cuda': ${reason}$`) });
   t.throws(() => createAmae({ ...tiny, device: 'cuda' }), { instanceOf: Error, message: new RegExp(`^device 'cuda': ${reason}$`) });
   t.throws(() => requireDevice('cuda'), { message: new RegExp(`^device 'cuda': ${reason}$`) });
@@ -88,12 +88,12 @@ withoutGpu("a model on device 'cuda' where CUDA cannot run: an Error with the re
 
 test('config.device: typed errors naming it; cpu by default', (t) => {
   const tiny = AMAE_PRESETS.tiny;
-  t.throws(() => new addon.AmaeModel({ ...tiny, device: 'tpu' as never }), { instanceOf: RangeError, message: /^config\.device must be 'cpu' or 'cuda', got 'tpu'$/ });
-  t.throws(() => new addon.AmaeModel({ ...tiny, device: 0 as never }), { instanceOf: TypeError, message: /^config\.device must be 'cpu' or 'cuda'$/ });
+  t.throws(() => new addon.Model('amae', { ...tiny, device: 'tpu' as never }), { instanceOf: RangeError, message: /^config\.device must be 'cpu' or 'cuda', got 'tpu'$/ });
+  t.throws(() => new addon.Model('amae', { ...tiny, device: 0 as never }), { instanceOf: TypeError, message: /^config\.device must be 'cpu' or 'cuda'$/ });
   t.throws(() => createAmae('tiny', { device: 'gpu' as never }), { instanceOf: RangeError, message: /^device must be 'cpu' or 'cuda', got 'gpu'$/ });
   t.throws(() => createAmae('tiny', { device: 5 as never }), { instanceOf: TypeError, message: /^device must be 'cpu' or 'cuda'$/ });
-  t.is(new addon.AmaeModel(tiny).device, 'cpu');
-  t.is(new addon.AmaeModel({ ...tiny, device: 'cpu' }).device, 'cpu');
+  t.is(new addon.Model('amae', tiny).device, 'cpu');
+  t.is(new addon.Model('amae', { ...tiny, device: 'cpu' }).device, 'cpu');
   const model = createAmae({ ...tiny, device: 'cpu' });
   t.is(model.device, 'cpu');
   t.false('device' in model.config, 'the device is not part of the recorded configuration');

@@ -1,11 +1,13 @@
-// AmaeModel: the ObjectWrap over models::Amae. Arguments are checked on the JS thread (a
-// TypeError or RangeError naming the argument, thrown synchronously); the work runs in an
-// AsyncWorker and every compute method returns a Promise. Calls on one model are serialised: a
-// call made while another runs waits in the model's queue, so two never touch the weights at
-// once. Different models run concurrently.
+// Model: the ONE ObjectWrap over every native model (models::Model: AMAE, UNETR, Adaptive UNETR,
+// U-Net), created as `new Model(kind, config, seed)`. Arguments are checked on the JS thread (a
+// TypeError or RangeError naming the argument, thrown synchronously) against the model's
+// BatchSpec; the work runs in an AsyncWorker and every compute method returns a Promise. Calls on
+// one model are serialised: a call made while another runs waits in the model's queue, so two
+// never touch the weights at once. Different models run concurrently.
 #include <napi.h>
 
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,139 +19,16 @@
 
 #include "../core/error.h"
 #include "../core/memory.h"
-#include "../models/amae.h"
+#include "../models/model.h"
 #include "convert.h"
 #include "cuda_binding.h"
+#include "js_args.h"
+#include "model_kinds.h"
 
 namespace amae::napi {
 namespace {
 
-using models::Amae;
-using models::AmaeBatch;
-using models::AmaeConfig;
-
-// ---- argument reading -------------------------------------------------------------------
-
-Napi::Object object_arg(const Napi::Value& v, const std::string& what) {
-  if (!v.IsObject() || v.IsArray() || v.IsTypedArray()) type_error(what + " must be an object");
-  return v.As<Napi::Object>();
-}
-
-// A number as JS prints it: the shortest form that reads back to the same double.
-std::string num(double x) {
-  char buf[32];
-  for (int digits = 1; digits <= 17; ++digits) {
-    std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-    if (std::strtod(buf, nullptr) == x) break;
-  }
-  return buf;
-}
-
-// A number field; absent (undefined) gives the fallback when there is one.
-double number_field(const Napi::Object& o, const std::string& key, const std::string& what, const double* fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() && fallback) return *fallback;
-  if (!v.IsNumber()) type_error(what + "." + key + " must be a number");
-  const double x = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(x)) range_error(what + "." + key + " must be finite, got " + num(x));
-  return x;
-}
-double number_field(const Napi::Object& o, const std::string& key, const std::string& what) {
-  return number_field(o, key, what, nullptr);
-}
-double number_field(const Napi::Object& o, const std::string& key, const std::string& what, double fallback) {
-  return number_field(o, key, what, &fallback);
-}
-
-int64_t positive_int(double x, const std::string& name) {
-  if (x != std::floor(x) || x < 1 || x > 1e6) range_error(name + " must be a positive integer, got " + num(x));
-  return static_cast<int64_t>(x);
-}
-
-// A snapshot of an Int32Array: the worker reads the copy, so JS writing to the array while a
-// call is queued or running cannot turn into a bad index.
-std::vector<int32_t> int32_field(const Napi::Object& o, const std::string& key, const std::string& what) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    type_error(what + "." + key + " must be an Int32Array");
-  Napi::Int32Array a = v.As<Napi::Int32Array>();
-  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
-}
-
-void reject_unknown_keys(const Napi::Object& o, const std::vector<std::string>& known, const std::string& what) {
-  Napi::Array keys = o.GetPropertyNames();
-  for (uint32_t i = 0; i < keys.Length(); ++i) {
-    const std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
-    bool ok = false;
-    for (const auto& n : known) ok = ok || n == k;
-    if (!ok) {
-      std::string list;
-      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
-      type_error(what + "." + k + " is not a known field (known: " + list + ")");
-    }
-  }
-}
-
-// The model's configuration, and in *device where it runs (config.device, default 'cpu').
-AmaeConfig read_config(const Napi::Value& v, Device* device) {
-  const std::string at = "config";
-  Napi::Object o = object_arg(v, at);
-  reject_unknown_keys(o,
-                      {"size", "patch", "embedDim", "depth", "heads", "decoderDim", "decoderDepth", "decoderHeads",
-                       "mlpRatio", "normPix", "code", "posEmbed", "device"},
-                      at);
-  *device = device_arg(o.Get("device"), "config.device");
-  AmaeConfig c;
-  Napi::Value size = o.Get("size");
-  if (!size.IsArray() || size.As<Napi::Array>().Length() != 3) type_error("config.size must be [H, W, D]");
-  for (uint32_t i = 0; i < 3; ++i) {
-    Napi::Value d = size.As<Napi::Array>().Get(i);
-    if (!d.IsNumber()) type_error("config.size[" + std::to_string(i) + "] must be a number");
-    c.size[i] = positive_int(d.As<Napi::Number>().DoubleValue(), "config.size[" + std::to_string(i) + "]");
-  }
-  auto field = [&](const char* key) { return positive_int(number_field(o, key, at), at + "." + key); };
-  c.patch = field("patch");
-  c.embed_dim = field("embedDim");
-  c.depth = field("depth");
-  c.heads = field("heads");
-  c.decoder_dim = field("decoderDim");
-  c.decoder_depth = field("decoderDepth");
-  c.decoder_heads = field("decoderHeads");
-  c.mlp_ratio = positive_int(number_field(o, "mlpRatio", at, 4.0), "config.mlpRatio");
-  Napi::Value norm_pix = o.Get("normPix");
-  if (!norm_pix.IsUndefined() && !norm_pix.IsBoolean()) type_error("config.normPix must be a boolean");
-  c.norm_pix = norm_pix.IsBoolean() && norm_pix.As<Napi::Boolean>().Value();
-  auto choice = [&](const char* key, const char* a, const char* b) {
-    Napi::Value s = o.Get(key);
-    if (s.IsUndefined()) return false;
-    const std::string got = s.IsString() ? s.As<Napi::String>().Utf8Value() : "";
-    if (got != a && got != b) type_error(at + "." + key + " must be '" + a + "' or '" + b + "'");
-    return got == b;
-  };
-  c.learned_code = choice("code", "onehot", "learned");
-  c.learnable_pos = choice("posEmbed", "sincos", "learnable");
-
-  for (int i = 0; i < 3; ++i)
-    if (c.size[i] % c.patch != 0)
-      range_error("config.size [" + std::to_string(c.size[0]) + ", " + std::to_string(c.size[1]) + ", " +
-                  std::to_string(c.size[2]) + "] is not divisible by config.patch = " + std::to_string(c.patch));
-  if (c.embed_dim % c.heads != 0)
-    range_error("config.embedDim = " + std::to_string(c.embed_dim) + " is not divisible by config.heads = " +
-                std::to_string(c.heads));
-  if (c.decoder_dim % c.decoder_heads != 0)
-    range_error("config.decoderDim = " + std::to_string(c.decoder_dim) + " is not divisible by config.decoderHeads = " +
-                std::to_string(c.decoder_heads));
-  if (!c.learnable_pos && c.embed_dim % 6 != 0)
-    range_error("config.embedDim = " + std::to_string(c.embed_dim) +
-                " must be divisible by 6 for the 3-D sin-cos position embedding (or set config.posEmbed = 'learnable')");
-  if (c.decoder_dim % 6 != 0)
-    range_error("config.decoderDim = " + std::to_string(c.decoder_dim) +
-                " must be divisible by 6 for the decoder's 3-D sin-cos position embedding");
-  if (c.norm_pix && c.patch_voxels() < 2) range_error("config.normPix needs config.patch ≥ 2 (the unbiased variance)");
-  if (c.patches() > (int64_t(1) << 20) || c.patch_voxels() > (int64_t(1) << 24))
-    range_error("config.size / config.patch give too many or too large patches");
-  return c;
-}
+using models::Model;
 
 uint64_t read_seed(const Napi::Value& v) {
   if (v.IsUndefined()) return 0;
@@ -165,14 +44,19 @@ uint64_t read_seed(const Napi::Value& v) {
 // A checked batch: copies of the index arrays and a view of the volumes (kept alive by the
 // call's references). The index copies live here until the call finishes.
 struct Batch {
-  Tensor volumes;
+  Tensor volumes, labels;
   std::vector<int32_t> contrasts, subjects, keep, keep_offsets;
 
-  AmaeBatch view() {
-    auto ints = [](std::vector<int32_t>& v) { return Tensor(v.data(), {static_cast<int64_t>(v.size())}, DType::I32); };
-    return {volumes, ints(contrasts), ints(subjects), ints(keep), ints(keep_offsets)};
+  models::Batch view() {
+    auto ints = [](std::vector<int32_t>& v) {
+      return v.empty() ? Tensor() : Tensor(v.data(), {static_cast<int64_t>(v.size())}, DType::I32);
+    };
+    return {volumes, ints(contrasts), ints(subjects), ints(keep), ints(keep_offsets), labels};
   }
 };
+
+// What a call needs of the batch beyond its spec: labels for the loss (trainStep, lossAndGrads).
+enum class Need { Inputs, Loss };
 
 [[noreturn]] void batch_range(const std::string& msg) { range_error("batch." + msg); }
 
@@ -191,28 +75,42 @@ void check_offsets(const std::vector<int32_t>& off, const std::string& name, int
                 std::to_string(total) + " (" + what + ")");
 }
 
-Batch read_batch(const Napi::Value& v, const AmaeConfig& cfg) {
+Batch read_batch(const Napi::Value& v, const models::BatchSpec& spec, Need need) {
   Napi::Object o = object_arg(v, "batch");
-  reject_unknown_keys(o, {"volumes", "contrasts", "subjects", "keep", "keepOffsets"}, "batch");
+  if (spec.masks)
+    reject_unknown_keys(o, {"volumes", "contrasts", "subjects", "keep", "keepOffsets"}, "batch");
+  else
+    reject_unknown_keys(o, {"volumes", "contrasts", "subjects", "labels"}, "batch");
   Batch b;
   b.contrasts = int32_field(o, "contrasts", "batch");
   b.subjects = int32_field(o, "subjects", "batch");
-  b.keep = int32_field(o, "keep", "batch");
-  b.keep_offsets = int32_field(o, "keepOffsets", "batch");
+  if (spec.masks) {
+    b.keep = int32_field(o, "keep", "batch");
+    b.keep_offsets = int32_field(o, "keepOffsets", "batch");
+  }
   b.volumes = tensor_from_js(o.Get("volumes"), "batch.volumes");
-  const int64_t Nc = static_cast<int64_t>(b.contrasts.size()), P = cfg.patches();
+  const int64_t* size = spec.size;
+  const int64_t Nc = static_cast<int64_t>(b.contrasts.size());
   if (b.volumes.dtype != DType::F32) type_error("batch.volumes.data must be a Float32Array");
   const Tensor& vol = b.volumes;
-  if (vol.ndim != 4 || vol.shape[0] != Nc || vol.shape[1] != cfg.size[0] || vol.shape[2] != cfg.size[1] ||
-      vol.shape[3] != cfg.size[2])
+  if (vol.ndim != 4 || vol.shape[0] != Nc || vol.shape[1] != size[0] || vol.shape[2] != size[1] ||
+      vol.shape[3] != size[2])
     batch_range("volumes.shape " + vol.shape_str() + " must be [" + std::to_string(Nc) + "," +
-                std::to_string(cfg.size[0]) + "," + std::to_string(cfg.size[1]) + "," + std::to_string(cfg.size[2]) +
+                std::to_string(size[0]) + "," + std::to_string(size[1]) + "," + std::to_string(size[2]) +
                 "] (one volume per entry of batch.contrasts, at the model's size)");
   if (Nc == 0) batch_range("contrasts must not be empty");
-  for (int64_t n = 0; n < Nc; ++n)
+  for (int64_t n = 0; n < Nc; ++n) {
     if (b.contrasts[n] < 0 || b.contrasts[n] >= models::kContrasts)
       batch_range("contrasts[" + std::to_string(n) + "] = " + std::to_string(b.contrasts[n]) + " is out of range [0, " +
                   std::to_string(models::kContrasts) + ")");
+    if (!(spec.accepted >> b.contrasts[n] & 1u)) {
+      std::string list;
+      for (int k = 0; k < models::kContrasts; ++k)
+        if (spec.accepted >> k & 1u) list += (list.empty() ? "" : ", ") + std::string(kContrastNames[k]);
+      batch_range("contrasts[" + std::to_string(n) + "] = " + std::to_string(b.contrasts[n]) + " (" +
+                  kContrastNames[b.contrasts[n]] + ") is not a contrast this model takes (it takes " + list + ")");
+    }
+  }
   check_offsets(b.subjects, "subjects", Nc, "the number of volumes", "every subject has a contrast");
   for (size_t s = 0; s + 1 < b.subjects.size(); ++s)
     for (int32_t n = b.subjects[s] + 1; n < b.subjects[s + 1]; ++n)
@@ -220,6 +118,24 @@ Batch read_batch(const Napi::Value& v, const AmaeConfig& cfg) {
         batch_range("contrasts[" + std::to_string(n) + "] = " + std::to_string(b.contrasts[n]) +
                     " must be greater than batch.contrasts[" + std::to_string(n - 1) + "] = " +
                     std::to_string(b.contrasts[n - 1]) + " (a subject's contrasts in registry order, each once)");
+  if (spec.classes > 0) {
+    const int64_t S = static_cast<int64_t>(b.subjects.size()) - 1;
+    Napi::Value labels = o.Get("labels");
+    if (labels.IsUndefined()) {
+      if (need == Need::Loss) type_error("batch.labels is required for the loss (a [S, classes, H, W, D] tensor)");
+    } else {
+      b.labels = tensor_from_js(labels, "batch.labels");
+      const Tensor& l = b.labels;
+      if (l.dtype != DType::F32) type_error("batch.labels.data must be a Float32Array");
+      if (l.ndim != 5 || l.shape[0] != S || l.shape[1] != spec.classes || l.shape[2] != size[0] ||
+          l.shape[3] != size[1] || l.shape[4] != size[2])
+        batch_range("labels.shape " + l.shape_str() + " must be [" + std::to_string(S) + "," +
+                    std::to_string(spec.classes) + "," + std::to_string(size[0]) + "," + std::to_string(size[1]) + "," +
+                    std::to_string(size[2]) + "] (one label volume per subject and class, at the model's size)");
+    }
+  }
+  if (!spec.masks) return b;
+  const int64_t P = (size[0] / spec.patch) * (size[1] / spec.patch) * (size[2] / spec.patch);
   if (static_cast<int64_t>(b.keep_offsets.size()) != Nc + 1)
     batch_range("keepOffsets must hold " + std::to_string(Nc + 1) + " values (one more than batch.contrasts), got " +
                 std::to_string(b.keep_offsets.size()));
@@ -264,15 +180,15 @@ models::OptimConfig read_optim(const Napi::Value& v) {
 
 // ---- the model ------------------------------------------------------------------------------
 
-class AmaeModel;
+class ModelWrap;
 
 // One queued call: `work` runs on a worker thread, `result` builds the resolved value on the JS
 // thread from `keep`, which holds every JS value the work reads or writes (and the model).
 class ModelJob : public Napi::AsyncWorker {
  public:
   using Result = std::function<Napi::Value(Napi::Object keep)>;
-  ModelJob(Napi::Env env, AmaeModel* model, Napi::Object keep, std::function<void()> work, Result result)
-      : Napi::AsyncWorker(env, "amae.AmaeModel"),
+  ModelJob(Napi::Env env, ModelWrap* model, Napi::Object keep, std::function<void()> work, Result result)
+      : Napi::AsyncWorker(env, "amae.Model"),
         deferred_(Napi::Promise::Deferred::New(env)),
         model_(model),
         keep_(Napi::Persistent(keep)),
@@ -294,33 +210,35 @@ class ModelJob : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
-  AmaeModel* model_;
+  ModelWrap* model_;
   Napi::ObjectReference keep_;
   std::function<void()> work_;
   Result result_;
 };
 
-class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "AmaeModel",
-                       {InstanceMethod<&AmaeModel::TrainStep>("trainStep"),
-                        InstanceMethod<&AmaeModel::Forward>("forward"),
-                        InstanceMethod<&AmaeModel::LossAndGrads>("lossAndGrads"),
-                        InstanceMethod<&AmaeModel::Parameters>("parameters"),
-                        InstanceMethod<&AmaeModel::GetState>("getState"),
-                        InstanceMethod<&AmaeModel::SetState>("setState"),
-                        InstanceAccessor<&AmaeModel::GetDevice>("device")});
+    return DefineClass(env, "Model",
+                       {InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
+                        InstanceMethod<&ModelWrap::Forward>("forward"),
+                        InstanceMethod<&ModelWrap::LossAndGrads>("lossAndGrads"),
+                        InstanceMethod<&ModelWrap::Parameters>("parameters"),
+                        InstanceMethod<&ModelWrap::GetState>("getState"),
+                        InstanceMethod<&ModelWrap::SetState>("setState"),
+                        InstanceMethod<&ModelWrap::Encode>("encode"),
+                        InstanceAccessor<&ModelWrap::GetDevice>("device"),
+                        InstanceAccessor<&ModelWrap::GetKind>("kind")});
   }
 
-  explicit AmaeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AmaeModel>(info) {
+  // new Model(kind, config, seed = 0)
+  explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
     rethrow_as_js(info.Env(), [&] {
-      if (!info.IsConstructCall()) type_error("AmaeModel must be called with new");
-      Device device = Device::CPU;
-      const AmaeConfig cfg = read_config(info[0], &device);
-      const uint64_t seed = read_seed(info[1]);
-      if (device == Device::CUDA) require_cuda("config.device 'cuda'");
-      model_ = std::make_unique<Amae>(cfg, seed, device);
+      if (!info.IsConstructCall()) type_error("Model must be called with new");
+      if (!info[0].IsString()) type_error("kind must be a string (amae, unetr, adaptive-unetr, unet)");
+      const std::string kind = info[0].As<Napi::String>().Utf8Value();
+      const uint64_t seed = read_seed(info[2]);
+      model_ = create_model(kind, info[1], seed);
     });
   }
 
@@ -351,8 +269,8 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
   }
 
   // The batch with references to its JS values kept in `keep`.
-  std::shared_ptr<Batch> batch_arg(const Napi::Value& v, Napi::Object keep) {
-    auto b = std::make_shared<Batch>(read_batch(v, model_->config()));
+  std::shared_ptr<Batch> batch_arg(const Napi::Value& v, Napi::Object keep, Need need) {
+    auto b = std::make_shared<Batch>(read_batch(v, model_->batch_spec(), need));
     keep.Set("batch", v);
     return b;
   }
@@ -361,7 +279,7 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
     Napi::Value out;
     rethrow_as_js(info.Env(), [&] {
       Napi::Object keep = Napi::Object::New(info.Env());
-      auto batch = batch_arg(info[0], keep);
+      auto batch = batch_arg(info[0], keep, Need::Loss);
       const models::OptimConfig opt = read_optim(info[1]);
       auto res = std::make_shared<models::StepResult>();
       out = enqueue(
@@ -377,22 +295,39 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
     return out;
   }
 
+  // forward(batch) → {output, loss}: AMAE's prediction of every patch [Nc, P, p³], a segmentation
+  // model's logits [S, classes, H, W, D]; loss where the batch carries what it needs (else absent).
   Napi::Value Forward(const Napi::CallbackInfo& info) {
+    return output_call(info, [](Model& m, const models::Batch& b, const Tensor& out) { return m.forward(b, out); },
+                       [](Model& m, const models::Batch& b) { return m.output_shape(b); });
+  }
+
+  // encode(batch) → {output}: the ViT's final-normed tokens [T, E].
+  Napi::Value Encode(const Napi::CallbackInfo& info) {
+    return output_call(
+        info,
+        [](Model& m, const models::Batch& b, const Tensor& out) {
+          m.encode(b, out);
+          return std::numeric_limits<float>::quiet_NaN();
+        },
+        [](Model& m, const models::Batch& b) { return m.encode_shape(b); });
+  }
+
+  template <class Run, class Shape>
+  Napi::Value output_call(const Napi::CallbackInfo& info, Run run, Shape shape) {
     Napi::Value out;
     rethrow_as_js(info.Env(), [&] {
       Napi::Object keep = Napi::Object::New(info.Env());
-      auto batch = batch_arg(info[0], keep);
-      const AmaeConfig& c = model_->config();
-      const int64_t Nc = static_cast<int64_t>(batch->contrasts.size());
-      Tensor pred;
-      keep.Set("pred", new_js_tensor(info.Env(), {Nc, c.patches(), c.patch_voxels()}, DType::F32, &pred));
+      auto batch = batch_arg(info[0], keep, Need::Inputs);
+      Tensor output;
+      keep.Set("output", new_js_tensor(info.Env(), shape(*model_, batch->view()), DType::F32, &output));
       auto loss = std::make_shared<float>(0.0f);
       out = enqueue(
-          info, keep, [this, batch, pred, loss] { *loss = model_->forward(batch->view(), pred); },
+          info, keep, [this, batch, output, loss, run] { *loss = run(*model_, batch->view(), output); },
           [loss](Napi::Object keep) {
             Napi::Object r = Napi::Object::New(keep.Env());
-            r.Set("loss", *loss);
-            r.Set("pred", keep.Get("pred"));
+            if (!std::isnan(*loss)) r.Set("loss", *loss);
+            r.Set("output", keep.Get("output"));
             return Napi::Value(r);
           });
     });
@@ -403,7 +338,7 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
     Napi::Value out;
     rethrow_as_js(info.Env(), [&] {
       Napi::Object keep = Napi::Object::New(info.Env());
-      auto batch = batch_arg(info[0], keep);
+      auto batch = batch_arg(info[0], keep, Need::Loss);
       // The gradient arrays are made now (JS thread) and filled by the worker.
       Napi::Object grads = Napi::Object::New(info.Env());
       auto views = std::make_shared<std::vector<std::pair<int, Tensor>>>();
@@ -437,6 +372,9 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
   Napi::Value GetDevice(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), model_->device() == Device::CUDA ? "cuda" : "cpu");
   }
+
+  // The checkpoint kind: 'amae', 'unetr', 'adaptive-unetr' or 'unet'.
+  Napi::Value GetKind(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->kind()); }
 
   Napi::Value Parameters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -575,7 +513,7 @@ class AmaeModel : public Napi::ObjectWrap<AmaeModel> {
     return out;
   }
 
-  std::unique_ptr<Amae> model_;
+  std::unique_ptr<Model> model_;
   std::deque<ModelJob*> queue_;  // calls waiting for the one in flight
   bool busy_ = false;
 };
@@ -592,6 +530,6 @@ void ModelJob::OnError(const Napi::Error& e) {
 
 }  // namespace
 
-void init_amae_model(Napi::Env env, Napi::Object exports) { exports.Set("AmaeModel", AmaeModel::Define(env)); }
+void init_model_binding(Napi::Env env, Napi::Object exports) { exports.Set("Model", ModelWrap::Define(env)); }
 
 }  // namespace amae::napi
