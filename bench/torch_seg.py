@@ -555,6 +555,8 @@ def cmd_check(kind, weights_path, case_path, out_path):
         raise UsageError(f"checkpoint config is not JSON: {err}")
     if not isinstance(config, dict):
         raise UsageError("checkpoint config is not a JSON object")
+    if meta.get("kind") and meta["kind"] != kind:
+        raise UsageError(f"checkpoint {weights_path} is of kind {meta['kind']!r}, not {kind!r}")
     case, _ = read_safetensors(case_path)
     if kind == "adaptive-unetr":
         vol = _case_tensor(case, "volumes", 4)

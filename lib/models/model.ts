@@ -92,8 +92,8 @@ export abstract class Model<Config extends object = object> {
   }
 
   /** Loads every tensor of a checkpoint of this model's kind and architecture (each present, float32,
-   * finite, of its shape; no other tensor). */
-  protected async loadTensors(file: string, tensors: Map<string, StoredTensor>): Promise<void> {
+   * finite, of its shape; no other tensor). `file` names the checkpoint in errors. */
+  async loadTensors(file: string, tensors: Map<string, StoredTensor>): Promise<void> {
     await this.setWeights(matchTensors(file, tensors, this.parameters().map((p) => [p.name, p.shape])));
   }
 
