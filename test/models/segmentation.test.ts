@@ -163,3 +163,22 @@ test('save → load gives identical logits; a checkpoint of another kind or with
   }
   await t.throwsAsync(loadSegmentationModel(amaeFile), { instanceOf: CheckpointError, message: /kind is "amae", not 'unetr' or 'adaptive-unetr' or 'unet'/ });
 });
+
+test("UNETR's checkpoint names and shapes are MONAI UNETR's (in_channels 3, 96³, F 16, ViT-B); Adaptive UNETR's decoder is the same", (t) => {
+  // Written out from MONAI's code (see the fixture's "source"); MONAI ≥ 1.4's unused cross-attention
+  // tensors excluded, so that load_state_dict(strict=False) reports nothing missing or unexpected.
+  const fixture = JSON.parse(fs.readFileSync(new URL('./fixtures/monai-unetr-names.json', import.meta.url), 'utf8')) as { tensors: [string, number[]][] };
+  const monai = new Map(fixture.tensors);
+  const ours = new Map(new Unetr('paper').parameters().map((p) => [p.name, p.shape]));
+  t.deepEqual([...ours.keys()].sort(), [...monai.keys()].sort());
+  for (const [name, shape] of monai) t.deepEqual(ours.get(name), shape, name);
+  // Outside the blocks (whose tensors the ViT stack shared with AMAE declares in its own order) the
+  // order is MONAI's state-dict order too.
+  const outside = (names: string[]) => names.filter((n) => !n.startsWith('vit.blocks.'));
+  t.deepEqual(outside([...ours.keys()]), outside([...monai.keys()]));
+  const adaptive = new Map(new AdaptiveUnetr('paper').parameters().map((p) => [p.name, p.shape]));
+  for (const [name, shape] of monai) {
+    if (name.startsWith('vit.')) continue;
+    t.deepEqual(adaptive.get(name), /encoder1\.layer\.conv[13]\./.test(name) ? [shape[0], 1, ...shape.slice(2)] : shape, name);
+  }
+});
