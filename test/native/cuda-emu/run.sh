@@ -35,7 +35,7 @@ common="-DAMAE_WITH_CUDA -std=c++20 -g -march=x86-64-v3 -fno-trapping-math -pthr
 units=()
 for f in $all_families; do units+=("cu:$work/native/cuda/$f.cu"); done
 units+=("rt:$here/runtime.cpp")
-for f in "$here"/context.cpp "$here"/main.cpp "$here"/*.test.cpp "$root"/native/models/{params,vit,amae}.cpp \
+for f in "$here"/context.cpp "$here"/main.cpp "$here"/*.test.cpp "$root"/native/models/{params,vit,amae,model,tokenizer}.cpp \
   "$root"/native/core/{memory,arena}.cpp; do units+=("emu:$f"); done
 for f in "$root"/native/cpu/*.cpp "$root"/native/core/threads.cpp; do units+=("cpu:$f"); done
 # With a kept EMU_WORK, an object newer than its source and every header is reused.
