@@ -59,6 +59,8 @@ UnetrDecoder::UnetrDecoder(ParamStore& store, int64_t in, int64_t F, int64_t E, 
 
 Tensor UnetrDecoder::forward(Arena& arena, const Tensor& enc1, const Tensor (&feats)[4]) {
   // MONAI's UNETR.forward from encoder2 on.
+  enc1_ = enc1;
+  for (int j = 0; j < 4; ++j) feats_[j] = feats[j];
   enc2_ = encoder2_.forward(arena, feats[0]);
   enc3_ = encoder3_.forward(arena, feats[1]);
   enc4_ = encoder4_.forward(arena, feats[2]);
@@ -69,7 +71,11 @@ Tensor UnetrDecoder::forward(Arena& arena, const Tensor& enc1, const Tensor (&fe
   return out_.forward(arena, dec0_);
 }
 
-void UnetrDecoder::backward(Arena& arena, const Tensor& dlogits, const Tensor& denc1, const Tensor (&dfeats)[4]) {
+void UnetrDecoder::backward(Arena& arena, const Tensor& dlogits) {
+  denc1_ = zeros_like(arena, enc1_);
+  for (int j = 0; j < 4; ++j) dfeats_[j] = zeros_like(arena, feats_[j]);
+  const Tensor& denc1 = denc1_;
+  const Tensor(&dfeats)[4] = dfeats_;
   const Arena::Mark scratch = arena.mark();
   const Tensor ddec0 = zeros_like(arena, dec0_), ddec1 = zeros_like(arena, dec1_), ddec2 = zeros_like(arena, dec2_),
                ddec3 = zeros_like(arena, dec3_), denc2 = zeros_like(arena, enc2_), denc3 = zeros_like(arena, enc3_),
@@ -142,20 +148,17 @@ void Unetr::run_backward(const Tensor& dlogits) {
   const int64_t S = x_in_.dim(0), P = cfg_.patches(), E = cfg_.embed_dim;
   auto w = [&](int id) -> const Tensor& { return store_[id].value; };
   auto g = [&](int id) -> const Tensor& { return store_[id].grad; };
-  const Tensor denc1 = zeros_like(arena_, enc1_);
-  Tensor dfeats[4];
-  for (int j = 0; j < 4; ++j) dfeats[j] = zeros_like(arena_, feats_[j]);
-  decoder_.backward(arena_, dlogits, denc1, dfeats);
-  decoder_.encoder1.backward(arena_, denc1, Tensor());  // the input takes no gradient
+  decoder_.backward(arena_, dlogits);
+  decoder_.encoder1.backward(arena_, decoder_.d_enc1(), Tensor());  // the input takes no gradient
   // The skips back to token rows; taps that name one block share its buffer (the ops add).
   std::vector<Tensor> dtaps(static_cast<size_t>(vit_.depth()));
   for (int j = 0; j < 3; ++j) {
     Tensor& d = dtaps[size_t(taps_[size_t(j)])];
     if (!d.data) d = arena_.zeros({S, P, E});
-    ops::tokens_to_volume_backward(dfeats[j], d);
+    ops::tokens_to_volume_backward(decoder_.d_feat(j), d);
   }
   const Tensor dlatent = arena_.zeros({S, P, E});
-  ops::tokens_to_volume_backward(dfeats[3], dlatent);
+  ops::tokens_to_volume_backward(decoder_.d_feat(3), dlatent);
   const Tensor dh = arena_.zeros({S * P, E});
   ops::layernorm_backward(h_, w(norm_w_), mean_, rstd_, Tensor(dlatent.data, {S * P, E}, DType::F32, device()), dh,
                           g(norm_w_), g(norm_b_));
@@ -268,10 +271,8 @@ void AdaptiveUnetr::run_backward(const Tensor& dlogits) {
   const int64_t F = cfg_.feature_size, Vx = cfg_.size[0] * cfg_.size[1] * cfg_.size[2];
   auto w = [&](int id) -> const Tensor& { return store_[id].value; };
   auto g = [&](int id) -> const Tensor& { return store_[id].grad; };
-  const Tensor denc1 = zeros_like(arena_, enc1_);
-  Tensor dfeats[4];
-  for (int j = 0; j < 4; ++j) dfeats[j] = zeros_like(arena_, feats_[j]);
-  decoder_.backward(arena_, dlogits, denc1, dfeats);
+  decoder_.backward(arena_, dlogits);
+  const Tensor& denc1 = decoder_.d_enc1();
   // encoder1: the max's gradient to the winning contrast, then per contrast.
   const Tensor de1 = zeros_like(arena_, e1_);
   ops::group_max_backward(enc1_arg_, Tensor(denc1.data, {S, F * Vx}, DType::F32, device()),
@@ -290,10 +291,10 @@ void AdaptiveUnetr::run_backward(const Tensor& dlogits) {
   for (int j = 0; j < 3; ++j) {
     Tensor& d = dtaps[size_t(taps_[size_t(j)])];
     if (!d.data) d = arena_.zeros({T, E});
-    unpool(dfeats[j], feat_arg_[j], d);
+    unpool(decoder_.d_feat(j), feat_arg_[j], d);
   }
   const Tensor dlatent = arena_.zeros({T, E});
-  unpool(dfeats[3], feat_arg_[3], dlatent);
+  unpool(decoder_.d_feat(3), feat_arg_[3], dlatent);
   const Tensor dh = arena_.zeros({T, E});
   ops::layernorm_backward(h_, w(norm_w_), mean_, rstd_, dlatent, dh, g(norm_w_), g(norm_b_));
   vit_.backward(arena_, dh, enc_offsets_, dtaps);

@@ -35,14 +35,18 @@ class UnetrDecoder {
 
   UnetrBasicBlock encoder1;  // run by the model (Adaptive UNETR runs it per contrast)
   Tensor forward(Arena& arena, const Tensor& enc1, const Tensor (&feats)[4]);
-  // denc1 and dfeats (zeroed by the caller) receive their gradients.
-  void backward(Arena& arena, const Tensor& dlogits, const Tensor& denc1, const Tensor (&dfeats)[4]);
+  // The gradients reaching encoder1's output and the four feature volumes are left in d_enc1()
+  // and d_feat(j) (arena tensors, valid until the arena's reset), for the model to take on.
+  void backward(Arena& arena, const Tensor& dlogits);
+  const Tensor& d_enc1() const { return denc1_; }
+  const Tensor& d_feat(int j) const { return dfeats_[j]; }
 
  private:
   UnetrPrUpBlock encoder2_, encoder3_, encoder4_;
   UnetrUpBlock decoder5_, decoder4_, decoder3_, decoder2_;
   UnetOutBlock out_;
-  Tensor enc2_, enc3_, enc4_, dec3_, dec2_, dec1_, dec0_;
+  Tensor enc1_, feats_[4], enc2_, enc3_, enc4_, dec3_, dec2_, dec1_, dec0_;
+  Tensor denc1_, dfeats_[4];
 };
 
 class Unetr : public SegmentationModel {
