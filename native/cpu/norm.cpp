@@ -34,7 +34,8 @@ std::pair<double, double> lane_sums(int64_t n, TermA a, TermB b) {
 int64_t rows_per_task(int64_t v) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, v)); }
 }  // namespace
 
-void instance_norm_forward(const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& rstd, float eps) {
+void instance_norm_act_forward(const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& rstd, float eps,
+                               float slope) {
   const int64_t rows = x.dim(0) * x.dim(1), v = x.stride(1);
   const float* in = x.f32();
   float* out = y.f32();
@@ -59,12 +60,20 @@ void instance_norm_forward(const Tensor& x, const Tensor& y, const Tensor& mean,
       const double rs = 1.0 / std::sqrt(var + double(eps));
       mu_out[r] = float(mu);
       rs_out[r] = float(rs);
-      // y from the stored float statistics, so the backward's x̂ is exactly the forward's.
+      // y from the stored float statistics, so the backward's x̂ is exactly the forward's. In
+      // place (q == p) is safe: every element is read once, after the statistics.
       const float m = mu_out[r], s = rs_out[r];
       float* q = out + r * v;
-      for (int64_t i = 0; i < v; ++i) q[i] = (p[i] - m) * s;
+      for (int64_t i = 0; i < v; ++i) {
+        const float n = (p[i] - m) * s;
+        q[i] = n > 0 ? n : n * slope;
+      }
     }
   });
+}
+
+void instance_norm_forward(const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& rstd, float eps) {
+  instance_norm_act_forward(x, y, mean, rstd, eps, 1.0f);
 }
 
 void instance_norm_backward(const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& dy,
@@ -85,6 +94,29 @@ void instance_norm_backward(const Tensor& x, const Tensor& mean, const Tensor& r
       const float g_mean = float(g_sum / double(v)), gx_mean = float(gx_sum / double(v));
       float* q = d + r * v;
       for (int64_t i = 0; i < v; ++i) q[i] += s * (gr[i] - g_mean - (p[i] - m) * s * gx_mean);
+    }
+  });
+}
+
+void instance_norm_act_backward(const Tensor& y, const Tensor& rstd, const Tensor& dy, const Tensor& dx, float slope) {
+  const int64_t rows = y.dim(0) * y.dim(1), v = y.stride(1);
+  const float* out = y.f32();
+  const float* g = dy.f32();
+  const float* rs_in = rstd.f32();
+  float* d = dx.f32();
+  const float inv = 1.0f / slope;
+  parallel_for(rows, rows_per_task(v), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* q = out + r * v;
+      const float* gr = g + r * v;
+      const float s = rs_in[r];
+      auto xhat = [&](int64_t i) { return q[i] > 0 ? q[i] : q[i] * inv; };
+      auto dn = [&](int64_t i) { return q[i] > 0 ? gr[i] : gr[i] * slope; };
+      const auto [g_sum, gx_sum] = lane_sums(
+          v, [&](int64_t i) { return double(dn(i)); }, [&](int64_t i) { return double(dn(i)) * double(xhat(i)); });
+      const float g_mean = float(g_sum / double(v)), gx_mean = float(gx_sum / double(v));
+      float* o = d + r * v;
+      for (int64_t i = 0; i < v; ++i) o[i] += s * (dn(i) - g_mean - xhat(i) * gx_mean);
     }
   });
 }

@@ -58,12 +58,50 @@ __global__ void instance_norm_stats_kernel(const float* x, const double* part, f
   }
 }
 
-// y from the stored float statistics, so the backward's x̂ is exactly the forward's.
+// y from the stored float statistics, so the backward's x̂ is exactly the forward's; then the
+// LeakyReLU (slope 1: none). In place is safe: each element is read once.
 __global__ void instance_norm_apply_kernel(const float* x, const float* mean, const float* rstd, float* y,
-                                           int64_t n, int64_t v) {
+                                           int64_t n, int64_t v, float slope) {
   AMAE_CUDA_FOR(i, n) {
     const int64_t r = i / v;
-    y[i] = (x[i] - mean[r]) * rstd[r];
+    const float t = (x[i] - mean[r]) * rstd[r];
+    y[i] = t > 0 ? t : t * slope;
+  }
+}
+
+// The fused backward's partial sums: dn and x̂ recovered from the forward's output y.
+__global__ void instance_norm_act_backward_partials_kernel(const float* y, const float* dy, double* part, int64_t v,
+                                                           int64_t chunks, int64_t n_blocks, float slope) {
+  const float inv = 1.0f / slope;
+  for (int64_t b = blockIdx.x; b < n_blocks; b += gridDim.x) {
+    const int64_t r = b / chunks, k = b % chunks;
+    const float* q = y + r * v;
+    const float* g = dy + r * v;
+    const int64_t lo = k * kChunk, hi = min(v, lo + kChunk);
+    double gs = 0, gx = 0;
+    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+      const float dn = q[i] > 0 ? g[i] : g[i] * slope, xh = q[i] > 0 ? q[i] : q[i] * inv;
+      gs += double(dn);
+      gx += double(dn) * double(xh);
+    }
+    gs = block_sum<double>(gs);
+    gx = block_sum<double>(gx);
+    if (threadIdx.x == 0) {
+      part[2 * b] = gs;
+      part[2 * b + 1] = gx;
+    }
+  }
+}
+
+__global__ void instance_norm_act_backward_apply_kernel(const float* y, const float* rstd, const float* dy,
+                                                        const float* coef, float* dx, int64_t n, int64_t v,
+                                                        float slope) {
+  const float inv = 1.0f / slope;
+  AMAE_CUDA_FOR(i, n) {
+    const int64_t r = i / v;
+    const float s = rstd[r], g_mean = coef[2 * r], gx_mean = coef[2 * r + 1];
+    const float dn = y[i] > 0 ? dy[i] : dy[i] * slope, xh = y[i] > 0 ? y[i] : y[i] * inv;
+    dx[i] += s * (dn - g_mean - xh * gx_mean);
   }
 }
 
@@ -121,6 +159,11 @@ int64_t chunks_for(int64_t v) { return (v + kChunk - 1) / kChunk; }
 }  // namespace
 
 void instance_norm_forward(const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& rstd, float eps) {
+  instance_norm_act_forward(x, y, mean, rstd, eps, 1.0f);
+}
+
+void instance_norm_act_forward(const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& rstd, float eps,
+                               float slope) {
   const int64_t rows = x.dim(0) * x.dim(1), v = x.stride(1);
   if (rows == 0 || v == 0) return;
   const int64_t chunks = chunks_for(v), n_blocks = rows * chunks;
@@ -133,7 +176,7 @@ void instance_norm_forward(const Tensor& x, const Tensor& y, const Tensor& mean,
                                                                   chunks, eps);
   AMAE_CUDA_LAUNCHED();
   instance_norm_apply_kernel<<<blocks_for(rows * v), kThreads, 0, s>>>(x.f32(), mean.f32(), rstd.f32(), y.f32(),
-                                                                       rows * v, v);
+                                                                       rows * v, v, slope);
   AMAE_CUDA_LAUNCHED();
 }
 
@@ -153,6 +196,24 @@ void instance_norm_backward(const Tensor& x, const Tensor& mean, const Tensor& r
   AMAE_CUDA_LAUNCHED();
   instance_norm_backward_apply_kernel<<<blocks_for(rows * v), kThreads, 0, s>>>(
       x.f32(), mean.f32(), rstd.f32(), dy.f32(), coef, dx.f32(), rows * v, v);
+  AMAE_CUDA_LAUNCHED();
+}
+
+void instance_norm_act_backward(const Tensor& y, const Tensor& rstd, const Tensor& dy, const Tensor& dx, float slope) {
+  const int64_t rows = y.dim(0) * y.dim(1), v = y.stride(1);
+  if (rows == 0 || v == 0) return;
+  const int64_t chunks = chunks_for(v), n_blocks = rows * chunks;
+  Workspace ws(Workspace::bytes_for({sizeof(double) * 2 * size_t(n_blocks), sizeof(float) * 2 * size_t(rows)}));
+  double* part = ws.take<double>(2 * n_blocks);
+  float* coef = ws.take<float>(2 * rows);
+  cudaStream_t s = stream();
+  instance_norm_act_backward_partials_kernel<<<blocks_for(n_blocks, 1), kNormThreads, 0, s>>>(y.f32(), dy.f32(), part, v,
+                                                                                              chunks, n_blocks, slope);
+  AMAE_CUDA_LAUNCHED();
+  instance_norm_backward_means_kernel<<<blocks_for(rows, 64), 64, 0, s>>>(part, coef, rows, v, chunks);
+  AMAE_CUDA_LAUNCHED();
+  instance_norm_act_backward_apply_kernel<<<blocks_for(rows * v), kThreads, 0, s>>>(
+      y.f32(), rstd.f32(), dy.f32(), coef, dx.f32(), rows * v, v, slope);
   AMAE_CUDA_LAUNCHED();
 }
 

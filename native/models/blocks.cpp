@@ -70,25 +70,19 @@ ConvNormAct::ConvNormAct(ParamStore& store, const std::string& conv, int64_t in,
     : conv_(store, conv, in, out, kernel == 1 ? Conv::Kind::K1 : Conv::Kind::K3), act_(act) {}
 
 Tensor ConvNormAct::forward(Arena& arena, const Tensor& x) {
-  c_ = conv_.forward(arena, x);
-  mean_ = arena.empty({c_.dim(0), c_.dim(1)});
-  rstd_ = arena.empty({c_.dim(0), c_.dim(1)});
-  y_ = like(arena, c_, c_.dim(1));
-  ops::instance_norm_forward(c_, y_, mean_, rstd_, kInstanceNormEps);
-  // In place: LeakyReLU's backward reads only its output.
-  if (act_) ops::leaky_relu_forward(y_, y_, kLeakySlope);
+  // The conv writes y_, the fused norm and activation overwrite it in place: the unit keeps one
+  // volume, which its backward inverts (x̂ from y_), instead of the conv output and y_ both.
+  y_ = conv_.forward(arena, x);
+  rstd_ = arena.empty({y_.dim(0), y_.dim(1)});
+  const Tensor mean = arena.empty({y_.dim(0), y_.dim(1)});
+  ops::instance_norm_act_forward(y_, y_, mean, rstd_, kInstanceNormEps, act_ ? kLeakySlope : 1.0f);
   return y_;
 }
 
 void ConvNormAct::backward(Arena& arena, const Tensor& dy, const Tensor& dx) {
   const Arena::Mark scratch = arena.mark();
-  Tensor dn = dy;
-  if (act_) {
-    dn = zeros_like(arena, y_);
-    ops::leaky_relu_backward(y_, dy, dn, kLeakySlope);
-  }
-  const Tensor dc = zeros_like(arena, c_);
-  ops::instance_norm_backward(c_, mean_, rstd_, dn, dc);
+  const Tensor dc = zeros_like(arena, y_);
+  ops::instance_norm_act_backward(y_, rstd_, dy, dc, act_ ? kLeakySlope : 1.0f);
   conv_.backward(arena, dc, dx);
   arena.release(scratch);
 }

@@ -49,7 +49,7 @@ class ConvNormAct {
  private:
   Conv conv_;
   bool act_;
-  Tensor c_, mean_, rstd_, y_;  // the conv's output, its statistics, the block's output
+  Tensor rstd_, y_;  // the norm's statistics and the unit's output (the conv's, overwritten in place)
 };
 
 // MONAI's UnetResBlock: lrelu(norm2(conv2(lrelu(norm1(conv1(x))))) + residual), the residual a

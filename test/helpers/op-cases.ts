@@ -270,6 +270,20 @@ const instance_norm_backward: OpSpec = {
   },
 };
 
+const instance_norm_act_forward: OpSpec = {
+  cases: async (s): Promise<OpCase[]> => normShapes.map(([label, shape], i) => ({ label: `${label}, slope ${i ? 1 : 0.01}`, inputs: { x: randn(shape, s + i, 2) }, attrs: { slope: i ? 1 : 0.01 } })),
+};
+const instance_norm_act_backward: OpSpec = {
+  cases: async (s): Promise<OpCase[]> => {
+    const out: OpCase[] = [];
+    for (const [i, [label, shape]] of normShapes.entries()) {
+      const fwd = await cpuOp('instance_norm_act_forward', { x: randn(shape, s + i, 2) });
+      out.push({ label, inputs: { y: f(fwd, 'y'), rstd: f(fwd, 'rstd'), dy: randn(shape, s + 10 + i) } });
+    }
+    return out;
+  },
+};
+
 // ---- optim ------------------------------------------------------------------------------------
 
 const adamw_step: OpSpec = {
@@ -518,6 +532,8 @@ export const OP_SPECS: Record<string, OpSpec> = {
   grad_norm_sq,
   group_max_backward,
   group_max_forward,
+  instance_norm_act_backward,
+  instance_norm_act_forward,
   instance_norm_backward,
   instance_norm_forward,
   layernorm_backward,

@@ -28,6 +28,19 @@ static void inorm(int64_t N, int64_t C, std::vector<int64_t> sp, float offset) {
   cpu::instance_norm_backward(xs(x, false), m.c({N, C}), r.c({N, C}), xs(dy, false), xs(dx, false));
   cuda::instance_norm_backward(xs(x, true), m.g({N, C}), r.g({N, C}), xs(dy, true), xs(dx, true));
   same("instance_norm_backward dx " + s, dx, 1e-4, 1e-2);
+  // The fused norm + LeakyReLU, in place (y is x) as the models run it, and its backward from y.
+  for (float slope : {0.01f, 1.0f}) {
+    const std::string f = s + fmt(" slope %g", slope);
+    PF xa(x0), ma(nans(N * C)), ra(nans(N * C));
+    cpu::instance_norm_act_forward(xs(xa, false), xs(xa, false), ma.c({N, C}), ra.c({N, C}), 1e-5f, slope);
+    cuda::instance_norm_act_forward(xs(xa, true), xs(xa, true), ma.g({N, C}), ra.g({N, C}), 1e-5f, slope);
+    same("instance_norm_act_forward y " + f, xa, 1e-4, 1e-2);
+    same("instance_norm_act_forward rstd " + f, ra, 1e-6);
+    PF ya(xa.h), rr(ra.h), dya(rnd(n)), dxa(rnd(n));
+    cpu::instance_norm_act_backward(xs(ya, false), rr.c({N, C}), xs(dya, false), xs(dxa, false), slope);
+    cuda::instance_norm_act_backward(xs(ya, true), rr.g({N, C}), xs(dya, true), xs(dxa, true), slope);
+    same("instance_norm_act_backward dx " + f, dxa, 1e-4, 1e-2);
+  }
 }
 
 EMU_FAMILY(norm) {
