@@ -1,5 +1,7 @@
 #include "../ops/activation.h"
 
+#include <algorithm>
+
 #include "../core/threads.h"
 #include "vmath.h"
 
@@ -41,8 +43,15 @@ void gelu_backward(const Tensor& x, const Tensor& dy, const Tensor& dx) {
 void leaky_relu_forward(const Tensor& x, const Tensor& y, float slope) {
   const float* in = x.f32();
   float* out = y.f32();
+  // max(x, 0) + slope·min(x, 0) is x > 0 ? x : slope·x exactly (NaN stays NaN), without the
+  // branch, and with slope in a local: read through the lambda's capture it could alias out[] as
+  // far as the compiler knows. Both kept the loop scalar, in place in every UNETR block.
   parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) out[i] = in[i] > 0.0f ? in[i] : slope * in[i];
+    const float s = slope;
+    for (int64_t i = b; i < e; ++i) {
+      const float v = in[i];
+      out[i] = std::max(v, 0.0f) + s * std::min(v, 0.0f);
+    }
   });
 }
 
@@ -51,7 +60,8 @@ void leaky_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, fl
   const float* g = dy.f32();
   float* d = dx.f32();
   parallel_for(y.numel(), kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) d[i] += out[i] > 0.0f ? g[i] : slope * g[i];
+    const float s = slope;
+    for (int64_t i = b; i < e; ++i) d[i] += out[i] > 0.0f ? g[i] : s * g[i];
   });
 }
 
