@@ -24,15 +24,26 @@ int main() {
     expect(reinterpret_cast<uintptr_t>(p) % Arena::kAlign == 0, "odd-sized allocations keep alignment");
     // A "training step" that outgrows the first block: several blocks, then one after reset.
     for (int i = 0; i < 5; ++i) a.alloc(700 << 10);
-    const size_t cap = a.capacity(), peak = a.peak();
+    const size_t peak = a.peak();
     expect(peak >= 5 * (700 << 10), "peak counts every allocation");
     a.reset();
-    expect(a.used() == 0 && a.capacity() == cap, "reset keeps the capacity in one block");
+    // One block of the round's peak: what it held at once fits again, without the chain's tail waste.
+    const size_t cap = a.capacity();
+    expect(a.used() == 0 && cap == peak, "reset keeps one block of the round's peak");
     void* first = a.alloc(700 << 10);
     for (int i = 0; i < 4; ++i) a.alloc(700 << 10);
     expect(a.capacity() == cap, "the second step allocates nothing new");
     a.reset();
     expect(a.alloc(64) == first, "after reset the same memory is handed out again");
+    // mark/release: scratch handed back, LIFO, within a block and across an added block.
+    const Arena::Mark m = a.mark();
+    void* s1 = a.alloc(1000);
+    a.release(m);
+    expect(a.alloc(1000) == s1 && a.used() == 64 + 1024, "release hands the scratch back");
+    const Arena::Mark m2 = a.mark();
+    a.alloc(cap * 2);  // forces a new block
+    a.release(m2);
+    expect(a.capacity() == cap && a.used() == 64 + 1024, "release drops the blocks added after the mark");
   }
   {
     // Every index exactly once, across block sizes that do and do not divide n.
