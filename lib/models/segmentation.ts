@@ -166,7 +166,7 @@ export async function loadSegmentationModel(file: string, options: { device?: De
   return fromSegmentationCheckpoint(file, await readCheckpoint(file, ['unetr', 'adaptive-unetr', 'unet']), options);
 }
 
-export async function fromSegmentationCheckpoint(file: string, ckpt: Checkpoint, options: { device?: Device } = {}): Promise<AnySegmentationModel> {
+async function fromSegmentationCheckpoint(file: string, ckpt: Checkpoint, options: { device?: Device } = {}): Promise<AnySegmentationModel> {
   const model = fromCheckpointConfig(file, () => createSegmentationModel(ckpt.kind as SegmentationKind, ckpt.config as never, { device: options.device ?? 'cpu' }));
   await model.loadTensors(file, ckpt.tensors);
   return model;

@@ -156,6 +156,23 @@ __global__ void instance_norm_backward_apply_kernel(const float* x, const float*
 
 int64_t chunks_for(int64_t v) { return (v + kChunk - 1) / kChunk; }
 
+// The backward's three passes, shared by both norms: `partials(stream, part, chunks, n_blocks)`
+// launches the per-chunk sums of (dn, dn·x̂), then their means per row, then `apply(stream, coef)`.
+template <class Partials, class Apply>
+void backward_passes(int64_t rows, int64_t v, Partials partials, Apply apply) {
+  const int64_t chunks = chunks_for(v), n_blocks = rows * chunks;
+  Workspace ws(Workspace::bytes_for({sizeof(double) * 2 * size_t(n_blocks), sizeof(float) * 2 * size_t(rows)}));
+  double* part = ws.take<double>(2 * n_blocks);
+  float* coef = ws.take<float>(2 * rows);
+  cudaStream_t s = stream();
+  partials(s, part, chunks, n_blocks);
+  AMAE_CUDA_LAUNCHED();
+  instance_norm_backward_means_kernel<<<blocks_for(rows, 64), 64, 0, s>>>(part, coef, rows, v, chunks);
+  AMAE_CUDA_LAUNCHED();
+  apply(s, coef);
+  AMAE_CUDA_LAUNCHED();
+}
+
 }  // namespace
 
 void instance_norm_forward(const Tensor& x, const Tensor& y, const Tensor& mean, const Tensor& rstd, float eps) {
@@ -184,37 +201,31 @@ void instance_norm_backward(const Tensor& x, const Tensor& mean, const Tensor& r
                             const Tensor& dx) {
   const int64_t rows = x.dim(0) * x.dim(1), v = x.stride(1);
   if (rows == 0 || v == 0) return;
-  const int64_t chunks = chunks_for(v), n_blocks = rows * chunks;
-  Workspace ws(Workspace::bytes_for({sizeof(double) * 2 * size_t(n_blocks), sizeof(float) * 2 * size_t(rows)}));
-  double* part = ws.take<double>(2 * n_blocks);
-  float* coef = ws.take<float>(2 * rows);
-  cudaStream_t s = stream();
-  instance_norm_backward_partials_kernel<<<blocks_for(n_blocks, 1), kNormThreads, 0, s>>>(
-      x.f32(), mean.f32(), rstd.f32(), dy.f32(), part, v, chunks, n_blocks);
-  AMAE_CUDA_LAUNCHED();
-  instance_norm_backward_means_kernel<<<blocks_for(rows, 64), 64, 0, s>>>(part, coef, rows, v, chunks);
-  AMAE_CUDA_LAUNCHED();
-  instance_norm_backward_apply_kernel<<<blocks_for(rows * v), kThreads, 0, s>>>(
-      x.f32(), mean.f32(), rstd.f32(), dy.f32(), coef, dx.f32(), rows * v, v);
-  AMAE_CUDA_LAUNCHED();
+  backward_passes(
+      rows, v,
+      [&](cudaStream_t s, double* part, int64_t chunks, int64_t n_blocks) {
+        instance_norm_backward_partials_kernel<<<blocks_for(n_blocks, 1), kNormThreads, 0, s>>>(
+            x.f32(), mean.f32(), rstd.f32(), dy.f32(), part, v, chunks, n_blocks);
+      },
+      [&](cudaStream_t s, const float* coef) {
+        instance_norm_backward_apply_kernel<<<blocks_for(rows * v), kThreads, 0, s>>>(
+            x.f32(), mean.f32(), rstd.f32(), dy.f32(), coef, dx.f32(), rows * v, v);
+      });
 }
 
 void instance_norm_act_backward(const Tensor& y, const Tensor& rstd, const Tensor& dy, const Tensor& dx, float slope) {
   const int64_t rows = y.dim(0) * y.dim(1), v = y.stride(1);
   if (rows == 0 || v == 0) return;
-  const int64_t chunks = chunks_for(v), n_blocks = rows * chunks;
-  Workspace ws(Workspace::bytes_for({sizeof(double) * 2 * size_t(n_blocks), sizeof(float) * 2 * size_t(rows)}));
-  double* part = ws.take<double>(2 * n_blocks);
-  float* coef = ws.take<float>(2 * rows);
-  cudaStream_t s = stream();
-  instance_norm_act_backward_partials_kernel<<<blocks_for(n_blocks, 1), kNormThreads, 0, s>>>(y.f32(), dy.f32(), part, v,
-                                                                                              chunks, n_blocks, slope);
-  AMAE_CUDA_LAUNCHED();
-  instance_norm_backward_means_kernel<<<blocks_for(rows, 64), 64, 0, s>>>(part, coef, rows, v, chunks);
-  AMAE_CUDA_LAUNCHED();
-  instance_norm_act_backward_apply_kernel<<<blocks_for(rows * v), kThreads, 0, s>>>(
-      y.f32(), rstd.f32(), dy.f32(), coef, dx.f32(), rows * v, v, slope);
-  AMAE_CUDA_LAUNCHED();
+  backward_passes(
+      rows, v,
+      [&](cudaStream_t s, double* part, int64_t chunks, int64_t n_blocks) {
+        instance_norm_act_backward_partials_kernel<<<blocks_for(n_blocks, 1), kNormThreads, 0, s>>>(
+            y.f32(), dy.f32(), part, v, chunks, n_blocks, slope);
+      },
+      [&](cudaStream_t s, const float* coef) {
+        instance_norm_act_backward_apply_kernel<<<blocks_for(rows * v), kThreads, 0, s>>>(
+            y.f32(), rstd.f32(), dy.f32(), coef, dx.f32(), rows * v, v, slope);
+      });
 }
 
 }  // namespace amae::cuda
