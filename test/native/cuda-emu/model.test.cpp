@@ -13,6 +13,8 @@
 #include "native/core/memory.h"
 #include "native/cuda/device.h"
 #include "native/models/amae.h"
+#include "native/models/unet.h"
+#include "native/models/unetr.h"
 
 using namespace emu_test;
 
@@ -26,8 +28,9 @@ F read(const Tensor& t) {
   return h;
 }
 
-// ‖got − want‖ / ‖want‖ ≤ tol (both zero: equal).
-void cmp_norm(const std::string& what, const F& got, const F& want, double tol) {
+// ‖got − want‖ / max(‖want‖, floor) ≤ tol (both zero: equal). The floor keeps a gradient that
+// cancels to almost nothing (a norm of 1e-7 from terms of 1e-3) from failing on rounding alone.
+void cmp_norm(const std::string& what, const F& got, const F& want, double tol, double floor = 0) {
   if (got.size() != want.size()) return expect(what, false, fmt("size %zu vs %zu", got.size(), want.size()));
   double d = 0, n = 0;
   for (size_t i = 0; i < got.size(); ++i) {
@@ -36,7 +39,7 @@ void cmp_norm(const std::string& what, const F& got, const F& want, double tol) 
   }
   d = std::sqrt(d);
   n = std::sqrt(n);
-  const double rel = n > 0 ? d / n : d;
+  const double rel = std::max(n, floor) > 0 ? d / std::max(n, floor) : d;
   const bool ok = std::isfinite(rel) && rel <= tol;
   expect(what, ok, fmt("(n %zu, norm %.3g, rel %.1e)", got.size(), n, rel));
 }
@@ -147,5 +150,53 @@ EMU_FAMILY(model) {
     F dc(before.size()), dg(before.size());
     for (size_t i = 0; i < before.size(); ++i) dc[i] = after_c[i] - before[i], dg[i] = after_g[i] - before[i];
     cmp_norm("train_step: the update of every weight", dg, dc, 1e-3);
+  });
+
+  // The segmentation models (native/models/{blocks,segmentation,unetr,unet}.cpp): the slot stacking
+  // and the host-built tables uploaded, the labels' upload, the loss read back; loss, every
+  // gradient and the logits against the CPU. Narrow (E 12, one block, F 2) so the emulation is quick.
+  run("segmentation", [&] {
+    cuda::set_math(cuda::Math::F32);
+    const int64_t n = 32, vox = n * n * n;
+    models::UnetrConfig uc{};
+    uc.size[0] = uc.size[1] = uc.size[2] = n;
+    uc.feature_size = 2, uc.embed_dim = 12, uc.depth = 1, uc.heads = 2, uc.slots = {0, 1, 2};
+    models::UnetrConfig ac = uc;
+    ac.slots = {};
+    models::UnetConfig nc{};
+    nc.size[0] = nc.size[1] = nc.size[2] = n;
+    nc.slots = {0, 1, 2};
+    for (int l = 0; l < models::kUnetLevels; ++l) nc.channels[l] = 2;
+    // Two subjects: ADC + T2, then TRACE alone (a missing slot each).
+    std::vector<int> contrasts = {0, 2, 1}, subjects = {0, 2, 3};
+    F volumes = rnd(3 * vox, -2, 2), labels(2 * vox);
+    for (size_t i = 0; i < labels.size(); ++i) labels[i] = volumes[i] > 0.5f ? 1.0f : 0.0f;
+    const models::Batch batch{host(volumes, {3, n, n, n}), host(contrasts, {3}), host(subjects, {3}), Tensor(), Tensor(),
+                              host(labels, {2, 1, n, n, n})};
+    auto check = [&](const char* name, models::Model& c, models::Model& g) {
+      const std::string at = name;
+      const float lc = c.loss_and_grads(batch), lg = g.loss_and_grads(batch);
+      expect(at + " loss_and_grads: loss is finite", std::isfinite(lc) && lc > 0, fmt("(%g)", lc));
+      cmp(at + " loss_and_grads: loss", lg, lc, 1e-4);
+      for (size_t i = 0; i < c.params().all().size(); ++i) {
+        const auto& p = c.params().all()[i];
+        if (p.trainable) cmp_norm(at + " grad " + p.name, read(g.params().all()[i].grad), read(p.grad), 1e-3, 1e-6);
+      }
+      F oc = nans(2 * vox), og = nans(2 * vox);
+      cmp(at + " forward: loss", g.forward(batch, host(og, {2, 1, n, n, n})), c.forward(batch, host(oc, {2, 1, n, n, n})), 1e-4);
+      cmp_norm(at + " forward: logits", og, oc, 1e-4);
+    };
+    {
+      models::Unetr c(uc, 3, Device::CPU), g(uc, 3, Device::CUDA);
+      check("unetr", c, g);
+    }
+    {
+      models::AdaptiveUnetr c(ac, 3, Device::CPU), g(ac, 3, Device::CUDA);
+      check("adaptive-unetr", c, g);
+    }
+    {
+      models::Unet c(nc, 3, Device::CPU), g(nc, 3, Device::CUDA);
+      check("unet", c, g);
+    }
   });
 }

@@ -5,7 +5,7 @@
 # warp collectives, device memory that host code cannot touch) under ASan and UBSan, and checked
 # against the CPU ops (<family>.test.cpp). Every family of native/sources-cuda.txt must have its
 # test and call every one of its ops (sync.mjs fails otherwise). The pseudo-family "model"
-# (model.test.cpp) runs the whole AMAE model (native/models, native/core/memory.cpp and arena.cpp,
+# (model.test.cpp) runs the whole AMAE model and the segmentation models (native/models, native/core/memory.cpp and arena.cpp,
 # built with AMAE_WITH_CUDA onto the emulated device memory of context.cpp) on CUDA vs the CPU.
 #
 # Usage: test/native/cuda-emu/run.sh [family...]
@@ -35,7 +35,7 @@ common="-DAMAE_WITH_CUDA -std=c++20 -g -march=x86-64-v3 -fno-trapping-math -pthr
 units=()
 for f in $all_families; do units+=("cu:$work/native/cuda/$f.cu"); done
 units+=("rt:$here/runtime.cpp")
-for f in "$here"/context.cpp "$here"/main.cpp "$here"/*.test.cpp "$root"/native/models/{params,vit,amae,model,tokenizer}.cpp \
+for f in "$here"/context.cpp "$here"/main.cpp "$here"/*.test.cpp "$root"/native/models/{params,vit,amae,model,tokenizer,blocks,segmentation,unetr,unet}.cpp \
   "$root"/native/core/{memory,arena}.cpp; do units+=("emu:$f"); done
 for f in "$root"/native/cpu/*.cpp "$root"/native/core/threads.cpp; do units+=("cpu:$f"); done
 # With a kept EMU_WORK, an object newer than its source and every header is reused.
