@@ -10,8 +10,6 @@
 // the step in last.json are the RNG state that spec §6 asks a run to keep beside its weights.
 
 import { createHash } from 'node:crypto';
-import { access, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
-import path from 'node:path';
 import { centredCropStart, extractCrop } from '../data/augment.js';
 import { openDataset, type Dataset } from '../data/dataset.js';
 import { createLoader } from '../data/loader.js';
@@ -21,10 +19,11 @@ import { loadSubject, type SubjectSpec } from '../data/subject.js';
 import type { Shape3 } from '../data/volume.js';
 import { reconstructionFigure } from '../eval/figures.js';
 import { Amae, createAmae, resolveConfig, type AmaeConfig, type AmaePreset, type ResolvedAmaeConfig } from '../models/amae.js';
-import { cudaUnavailableReason, type Device } from '../device.js';
+import type { Device } from '../device.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Random } from '../util/random.js';
 import { TrainingError } from './errors.js';
+import { LAST_FILE, METRICS_FILE, RunFolder, checkDevice, integerOption as integer, realOption as real } from './run.js';
 import { lrAt } from './schedule.js';
 
 export interface PretrainOptions {
@@ -129,21 +128,7 @@ interface RunRecord {
   seed: number;
 }
 
-/** last.json: the newest consistent checkpoint. */
-interface LastCheckpoint extends RunRecord {
-  step: number;
-  /** Epochs done. */
-  epoch: number;
-  /** File names in the run's folder. */
-  weights: string;
-  optimizer: string;
-}
-
-export const PRETRAIN_FILES = { weights: 'amae.safetensors', metrics: 'metrics.jsonl', checkpoint: 'last.json', figure: 'recon.png' } as const;
-
-// Names the run writes and may leave behind when killed: checkpoints (any step) and the temporary
-// files of atomic writes. Older ones are removed once a newer checkpoint is in place.
-const STALE = /^(checkpoint-\d+(\.optim)?\.safetensors|(last\.json|amae\.safetensors|recon\.png|metrics\.jsonl)\.partial-)/;
+export const PRETRAIN_FILES = { weights: 'amae.safetensors', metrics: METRICS_FILE, checkpoint: LAST_FILE, figure: 'recon.png' } as const;
 
 // spec §4's training-time augmentation without the lesion-centred crops, which are for fine-tuning.
 const AUGMENT = { crops: 'random', flips: true, intensity: true } as const;
@@ -155,8 +140,8 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainSummar
   const cases = [...dataset.training, ...dataset.validation, ...dataset.unlabeled];
   if (cases.length === 0) throw new TrainingError(`${dataset.source}: no training, validation or unlabeled case to pre-train on`);
   const { run, checkpointEvery } = settings(options, dataset, cases);
-  const { out } = options;
-  const file = (name: string) => path.join(out, name);
+  const folder = new RunFolder<RunRecord>(options.out);
+  const file = (name: string) => folder.file(name);
 
   const batchesPerEpoch = Math.ceil(cases.length / run.batchSize);
   const totalSteps = run.epochs * batchesPerEpoch;
@@ -168,33 +153,16 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainSummar
   let finalLoss = NaN;
   let resumedFrom: number | undefined;
   if (options.resume) {
-    const last = await readLast(file(PRETRAIN_FILES.checkpoint));
-    checkSameRun(out, last, run);
+    const { last, lastLine } = await folder.resume(run);
     model = await Amae.load(file(last.weights), { device });
     await model.loadOptimizer(file(last.optimizer));
     ({ step, epoch } = last);
     resumedFrom = step;
-    finalLoss = await truncateMetrics(file(PRETRAIN_FILES.metrics), step);
+    finalLoss = (lastLine?.loss as number | undefined) ?? NaN;
   } else {
-    if (await exists(file(PRETRAIN_FILES.checkpoint))) {
-      throw new TrainingError(`${out} already holds a run (${PRETRAIN_FILES.checkpoint}): resume it, or choose another folder`);
-    }
-    await mkdir(out, { recursive: true });
+    await folder.create();
     model = createAmae(run.config, { seed: run.seed, device });
-    await writeFileAtomic(file(PRETRAIN_FILES.metrics), new Uint8Array(0));
   }
-
-  const checkpoint = async () => {
-    const weights = `checkpoint-${step}.safetensors`;
-    const optimizer = `checkpoint-${step}.optim.safetensors`;
-    await model.save(file(weights));
-    await model.saveOptimizer(file(optimizer));
-    const last: LastCheckpoint = { step, epoch, weights, optimizer, ...run };
-    // The pointer goes last and atomically: until it is in place the previous checkpoint, whose
-    // files are still there, is the run's.
-    await writeFileAtomic(file(PRETRAIN_FILES.checkpoint), new TextEncoder().encode(`${JSON.stringify(last, null, 2)}\n`));
-    await removeStale(out, [weights, optimizer]);
-  };
 
   if (epoch < run.epochs) {
     // Picks up at the epoch after the checkpoint with the batches an uninterrupted run would get.
@@ -210,7 +178,6 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainSummar
       load: { where: dataset.source },
       workers: options.workers,
     });
-    const metrics = await open(file(PRETRAIN_FILES.metrics), 'a');
     try {
       let before = performance.now();
       for await (const batch of loader) {
@@ -234,20 +201,16 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainSummar
           samples_per_s: Math.round(samplesPerS * 1000) / 1000,
           updated: result.updated,
         };
-        await metrics.write(`${JSON.stringify(line)}\n`);
+        await folder.log(line);
         finalLoss = result.loss;
         options.onProgress?.({ step, totalSteps, epoch: batch.epoch, epochs: run.epochs, loss: result.loss, lr, gradNorm: result.gradNorm, samplesPerS });
         if (batch.index === batchesPerEpoch - 1) {
           epoch = batch.epoch + 1;
-          if (epoch % checkpointEvery === 0 || epoch === run.epochs) {
-            // The log up to the checkpoint reaches the disk before the checkpoint does.
-            await metrics.sync();
-            await checkpoint();
-          }
+          if (epoch % checkpointEvery === 0 || epoch === run.epochs) await folder.checkpoint(model, run, step, epoch);
         }
       }
     } finally {
-      await metrics.close();
+      await folder.close();
     }
   }
 
@@ -267,26 +230,9 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainSummar
   };
 }
 
-// 'cpu', or 'cuda' where CUDA can run: checked before anything is read or written.
-function checkDevice(device: string): Device {
-  if (device === 'cpu') return device;
-  if (device !== 'cuda') throw new TrainingError(`device '${device}' must be 'cpu' or 'cuda'`);
-  const reason = cudaUnavailableReason();
-  if (reason !== null) throw new TrainingError(`device 'cuda': ${reason} (use device 'cpu')`);
-  return device;
-}
-
 /** The run's settings with their defaults, checked; how often to checkpoint is apart from the
  * record, as it decides no number. */
 function settings(o: PretrainOptions, dataset: Dataset, cases: SubjectSpec[]): { run: RunRecord; checkpointEvery: number } {
-  const integer = (name: string, value: number, min: number) => {
-    if (!(Number.isSafeInteger(value) && value >= min)) throw new TrainingError(`${name} ${value} must be an integer ≥ ${min}`);
-    return value;
-  };
-  const real = (name: string, value: number, ok: (v: number) => boolean, what: string) => {
-    if (!(typeof value === 'number' && ok(value))) throw new TrainingError(`${name} ${value} must be ${what}`);
-    return value;
-  };
   let config: ResolvedAmaeConfig;
   try {
     config = resolveConfig(o.model);
@@ -317,87 +263,6 @@ function settings(o: PretrainOptions, dataset: Dataset, cases: SubjectSpec[]): {
     .slice(0, 16);
   const data = { name: dataset.name, cases: cases.length, digest };
   return { run: { config, data, preprocess, epochs, batchSize, lr, warmupEpochs, minLr, maskRatio, maxGradNorm, seed }, checkpointEvery };
-}
-
-async function readLast(file: string): Promise<LastCheckpoint> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new TrainingError(`nothing to resume: ${file} does not exist (start the run without resume)`);
-    throw e;
-  }
-  try {
-    return JSON.parse(text) as LastCheckpoint;
-  } catch (e) {
-    throw new TrainingError(`${file} is not valid JSON (${(e as Error).message})`);
-  }
-}
-
-/** Refuses a resume whose settings would not continue the checkpoint's run, naming the first
- * setting that differs. */
-function checkSameRun(out: string, last: LastCheckpoint, run: RunRecord): void {
-  const diff = (a: unknown, b: unknown, at: string): string | null => {
-    if (isRecord(a) && isRecord(b)) {
-      for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
-        const d = diff(a[key], b[key], `${at}.${key}`);
-        if (d) return d;
-      }
-      return null;
-    }
-    return JSON.stringify(a) === JSON.stringify(b) ? null : `${at} is ${JSON.stringify(b)} here but ${JSON.stringify(a)} in the checkpoint`;
-  };
-  for (const key of Object.keys(run) as (keyof RunRecord)[]) {
-    const d = diff(last[key], run[key], key);
-    if (d) throw new TrainingError(`cannot resume the run in ${out}: ${d}; resume with the run's own options, or start a new run in another folder`);
-  }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/**
- * Cuts metrics.jsonl back to the steps the checkpoint holds (a killed run may have logged steps
- * after it, which the resumed run logs again) and returns the last kept loss. A line cut short by
- * the kill ends the log.
- */
-async function truncateMetrics(file: string, step: number): Promise<number> {
-  const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return '';
-    throw e;
-  });
-  const kept: string[] = [];
-  let loss = NaN;
-  for (const line of text.split('\n')) {
-    let record: PretrainMetrics;
-    try {
-      record = JSON.parse(line);
-    } catch {
-      break;
-    }
-    if (record.step > step) break;
-    kept.push(line);
-    loss = record.loss;
-  }
-  await writeFileAtomic(file, new TextEncoder().encode(kept.map((l) => `${l}\n`).join('')));
-  return loss;
-}
-
-async function removeStale(dir: string, keep: string[]): Promise<void> {
-  for (const name of await readdir(dir)) {
-    if (STALE.test(name) && !keep.includes(name)) await rm(path.join(dir, name), { force: true });
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(
-    () => true,
-    (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return false;
-      throw e;
-    },
-  );
 }
 
 /**
