@@ -8,6 +8,7 @@ import { CheckpointError } from '../models/safetensors.js';
 import { TrainingError } from '../train/errors.js';
 import { demo, DEMO_USAGE } from './demo.js';
 import { UsageError } from './errors.js';
+import { finetune, FINETUNE_USAGE } from './finetune.js';
 import { inspect, INSPECT_USAGE } from './inspect.js';
 import { pretrain, PRETRAIN_USAGE } from './pretrain.js';
 import { synth, SYNTH_USAGE } from './synth.js';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; usage: 
   inspect: { run: inspect, usage: INSPECT_USAGE },
   synth: { run: synth, usage: SYNTH_USAGE },
   pretrain: { run: pretrain, usage: PRETRAIN_USAGE },
+  finetune: { run: finetune, usage: FINETUNE_USAGE },
   demo: { run: demo, usage: DEMO_USAGE },
 };
 
