@@ -12,8 +12,9 @@ export const PRETRAIN_USAGE = `pretrain --data DATASET --preset tiny|demo|paper 
       [--checkpoint-every EPOCHS] [--max-grad-norm G] [--spacing MM] [--workers W] [--resume]
       pre-trains AMAE on the training, validation and unlabeled cases of DATASET (a dataset.json
       or its folder); DIR gets metrics.jsonl, checkpoints, amae.safetensors and recon.png.
-      Defaults are the paper's: 500 epochs, batch 4, lr 1e-5 × B/4, warm-up 5 % of the epochs,
-      mask ratio 0.7; seed 0; a checkpoint every epoch; the data's own voxel size. --resume
+      Defaults per preset: paper the paper's (500 epochs, batch 4, lr 1e-5 × B/4, warm-up 5 %),
+      tiny 20 epochs, batch 2, lr 1e-3; demo 40, 4, 1e-3; mask ratio 0.7; seed 0; a checkpoint
+      every epoch; the data's own voxel size. --resume
       continues the run in DIR from its last checkpoint, given the same options`;
 
 // What a usage error ends with: the full usage is too long for its one line.

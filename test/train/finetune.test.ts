@@ -113,3 +113,18 @@ test('--init: an AMAE checkpoint is transferred; refused inputs are one-line err
   t.is(cli.code, 2);
   t.regex(cli.stderr, /^amae finetune: --epochs/);
 });
+
+test('amae pretrain --preset tiny with no other flags learns; amae finetune --preset tiny runs on its preset defaults', async (t) => {
+  await ready;
+  const pre = path.join(tmp, 'pre-defaults');
+  const r = await amae('pretrain', '--data', data, '--preset', 'tiny', '--out', pre);
+  t.is(r.code, 0, r.stderr);
+  const losses = lines(pre).map((l) => l.loss);
+  const head = losses.slice(0, 6).reduce((a, b) => a + b) / 6;
+  const tail = losses.slice(-6).reduce((a, b) => a + b) / 6;
+  t.true(tail < 0.8 * head, `pre-training loss ${head.toFixed(4)} → ${tail.toFixed(4)}`);
+  const ft = path.join(tmp, 'ft-defaults');
+  const f = await amae('finetune', '--data', data, '--model', 'unet', '--preset', 'tiny', '--out', ft);
+  t.is(f.code, 0, f.stderr);
+  t.regex(f.stdout, /fine-tuned 40 epochs, 80 steps/, "the tiny preset: 40 epochs at batch 2");
+});
