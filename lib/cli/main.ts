@@ -10,6 +10,7 @@ import { demo, DEMO_USAGE } from './demo.js';
 import { UsageError } from './errors.js';
 import { finetune, FINETUNE_USAGE } from './finetune.js';
 import { inspect, INSPECT_USAGE } from './inspect.js';
+import { convert, CONVERT_USAGE, predict, PREDICT_USAGE } from './predict.js';
 import { pretrain, PRETRAIN_USAGE } from './pretrain.js';
 import { synth, SYNTH_USAGE } from './synth.js';
 
@@ -18,6 +19,8 @@ const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; usage: 
   synth: { run: synth, usage: SYNTH_USAGE },
   pretrain: { run: pretrain, usage: PRETRAIN_USAGE },
   finetune: { run: finetune, usage: FINETUNE_USAGE },
+  predict: { run: predict, usage: PREDICT_USAGE },
+  convert: { run: convert, usage: CONVERT_USAGE },
   demo: { run: demo, usage: DEMO_USAGE },
 };
 
