@@ -7,10 +7,11 @@ import { parseCommandLine } from './args.js';
 import { UsageError } from './errors.js';
 
 export const PREDICT_USAGE = `predict --checkpoint CKPT --images ADC=a.nii.gz TRACE=b.nii.gz [T2=…] --out seg.nii.gz
-      [--probabilities p.nii.gz] [--reference NAME] [--preprocess none]
+      [--probabilities p.nii.gz] [--reference NAME] [--preprocess none] [--tta]
       segments a study with a fine-tuned model: every image onto the reference contrast's grid
       (default the first of TRACE/DWI, ADC), preprocessed as in training (none: as it is),
-      sliding windows, mapped back to the reference file's grid; a uint8 mask with its affine`;
+      sliding windows (--tta: averaged over the 8 axis flips), mapped back to the reference file's
+      grid; a uint8 mask with its affine`;
 
 export const CONVERT_USAGE = `convert --checkpoint amae.safetensors --to unetr|adaptive-unetr [--slots ADC,TRACE,T2]
       [--feature-size F] --out init.safetensors
@@ -43,7 +44,7 @@ export async function predict(args: string[]): Promise<void> {
   const { rest, images } = splitImages(args);
   const v = parseCommandLine(
     rest,
-    { checkpoint: { type: 'string' }, out: { type: 'string' }, probabilities: { type: 'string' }, reference: { type: 'string' }, preprocess: { type: 'string' } } as const,
+    { checkpoint: { type: 'string' }, out: { type: 'string' }, probabilities: { type: 'string' }, reference: { type: 'string' }, preprocess: { type: 'string' }, tta: { type: 'boolean' } } as const,
     PREDICT_SYNOPSIS,
   ).values;
   if (!v.checkpoint || !v.out || Object.keys(images).length === 0) throw new UsageError(`--checkpoint, --images and --out are required; usage: amae ${PREDICT_SYNOPSIS}`);
@@ -54,7 +55,7 @@ export async function predict(args: string[]): Promise<void> {
   const model = await loadSegmentationModel(v.checkpoint);
   let result;
   try {
-    result = await predictFiles(model, images, { reference: v.reference, ...(v.preprocess === 'none' && { preprocess: 'none' as const }) });
+    result = await predictFiles(model, images, { reference: v.reference, tta: v.tta ?? false, ...(v.preprocess === 'none' && { preprocess: 'none' as const }) });
   } catch (e) {
     // A contrast the model cannot use, an unknown name, a reference not given: the user's to fix.
     if (e instanceof RangeError || /^(images|reference)/.test((e as Error).message)) throw new UsageError((e as Error).message);

@@ -85,3 +85,27 @@ test('segmentVolume: a volume the size of the model is one forward; larger and s
   const small = await segmentVolume(model, blobSubject(20, [0], 10).contrasts, [20, 20, 20]);
   t.is(small.length, 20 ** 3);
 });
+
+test('test-time mirroring: flips are their own inverse; TTA is the mean of the 8 flipped predictions', async (t) => {
+  const { flipVolume, segmentVolume } = await import('../../lib/infer/segment.js');
+  const { Unet } = await import('../../lib/models/segmentation.js');
+  const { blobSubject } = await import('../models/fixtures.js');
+  const size = [4, 3, 5] as const;
+  const x = Float32Array.from({ length: 2 * 60 }, (_, i) => i);
+  for (let m = 0; m < 8; m++) t.deepEqual(flipVolume(flipVolume(x, size, m), size, m), x);
+  t.is(flipVolume(x, size, 4)[0], 4, 'd reversed');
+  t.is(flipVolume(x, size, 1)[0], 45, 'h reversed');
+  const model = new Unet({ size: [32, 32, 32], channels: [2, 3, 4, 5, 6] }, { seed: 3 });
+  const s = blobSubject(32, [0, 1], 4);
+  const tta = await segmentVolume(model, s.contrasts, [32, 32, 32], { tta: true });
+  const V = 32 ** 3;
+  const mean = new Float32Array(V);
+  for (let m = 0; m < 8; m++) {
+    const flipped = s.contrasts.map((c) => ({ id: c.id, data: flipVolume(c.data, [32, 32, 32], m) }));
+    const p = flipVolume(await segmentVolume(model, flipped, [32, 32, 32]), [32, 32, 32], m);
+    for (let i = 0; i < V; i++) mean[i] += p[i] / 8;
+  }
+  t.true(tta.every((v, i) => Math.abs(v - mean[i]) < 1e-6));
+  const plain = await segmentVolume(model, s.contrasts, [32, 32, 32]);
+  t.true(tta.some((v, i) => Math.abs(v - plain[i]) > 1e-4), 'a U-Net is not flip-invariant: TTA changes its output');
+});
