@@ -72,7 +72,7 @@ export async function segmentVolume(
       }));
       return (await model.forward(model.pack(subjects))).logits.data;
     },
-    { batchSize: options.batchSize ?? 2, overlap: options.overlap, mode: options.mode, sigmaScale: options.sigmaScale, roi },
+    { batchSize: options.batchSize ?? 1, overlap: options.overlap, mode: options.mode, sigmaScale: options.sigmaScale, roi },
   );
   // The logits were blended (as MONAI blends the predictor's output); probabilities after.
   for (let i = 0; i < output.length; i++) output[i] = 1 / (1 + Math.exp(-output[i]));

@@ -53,11 +53,17 @@ void ParamStore::finalize() {
   AMAE_CHECK(!finalized_, "ParamStore::finalize twice");
   finalized_ = true;
   values_ = zeroed_floats(device_, total_);
+  for (Param& p : params_) p.value = view(values_.data(), p, device_);
+}
+
+void ParamStore::ensure_training() {
+  AMAE_CHECK(finalized_, "ParamStore::ensure_training before finalize");
+  if (training_) return;
+  training_ = true;
   grads_ = zeroed_floats(device_, total_);
   m_ = zeroed_floats(device_, total_);
   v_ = zeroed_floats(device_, total_);
   for (Param& p : params_) {
-    p.value = view(values_.data(), p, device_);
     p.grad = view(grads_.data(), p, device_);
     p.m = view(m_.data(), p, device_);
     p.v = view(v_.data(), p, device_);
@@ -114,21 +120,29 @@ int ParamStore::find(const std::string& name) const {
   return -1;
 }
 
-void ParamStore::zero_grads() { memory::zero(flat(grads_)); }
+void ParamStore::zero_grads() {
+  ensure_training();
+  memory::zero(flat(grads_));
+}
 
 double ParamStore::clip_grad_norm(double max_norm) {
+  ensure_training();
   // An infinite bound never clips: the same pass then only measures.
   const float bound = max_norm > 0 ? static_cast<float>(max_norm) : std::numeric_limits<float>::infinity();
   return ops::clip_grad_norm(all_grads_, bound);
 }
 
 void ParamStore::adamw_step(double lr, double beta1, double beta2, double eps, double weight_decay) {
+  ensure_training();
   ops::adamw_step_multi(slots_, lr, beta1, beta2, eps, weight_decay, ++step_);
 }
 
 void ParamStore::reset_optimizer() {
-  memory::zero(flat(m_));
-  memory::zero(flat(v_));
+  // Moments not allocated yet are zero when they are.
+  if (training_) {
+    memory::zero(flat(m_));
+    memory::zero(flat(v_));
+  }
   step_ = 0;
 }
 

@@ -1,5 +1,6 @@
 // The parameter store of a model: every parameter named as in the checkpoint (spec §6), its
-// values, gradients and AdamW moments each in ONE contiguous buffer, so zeroing the gradients,
+// values, gradients and AdamW moments each in ONE contiguous buffer (the last three allocated
+// when training first needs them), so zeroing the gradients,
 // clipping them and the optimiser step are single passes over the whole model. The store lives on
 // one device (its buffers through memory::); its views are that device's tensors.
 #pragma once
@@ -38,7 +39,7 @@ struct Param {
   bool decay;      // AdamW weight decay applies (not on biases, norms, embeddings, mask token)
   bool trainable;  // updated by the optimiser and given a gradient
   int64_t offset = 0, numel = 0;
-  Tensor value, grad, m, v;  // views into the store's buffers, valid after finalize()
+  Tensor value, grad, m, v;  // views into the store's buffers: value after finalize(), the rest after ensure_training()
 };
 
 class ParamStore {
@@ -49,8 +50,13 @@ class ParamStore {
 
   // Declares a parameter before finalize(); returns its index (what modules keep).
   int add(std::string name, std::vector<int64_t> shape, Init init, bool decay, bool trainable = true);
-  // Allocates the four buffers (zeroed) and points every parameter's views into them.
+  // Allocates the values (zeroed) and points every parameter's value view into them.
   void finalize();
+  // Allocates the gradients and AdamW moments (zeroed) and their views, once: a model that only
+  // predicts never does, and holds a quarter of a training model's parameter memory. Every
+  // training entry point (zero_grads, clipping, the step) calls it.
+  void ensure_training();
+  bool training() const { return training_; }
   // Fills every non-Fixed parameter from its init and the seed (on the host, then uploaded when
   // the store is on CUDA); resets the optimiser.
   void initialize(uint64_t seed);
@@ -79,7 +85,7 @@ class ParamStore {
 
  private:
   Device device_;
-  bool finalized_ = false;
+  bool finalized_ = false, training_ = false;
   std::vector<Param> params_;
   std::vector<AdamWSlot> slots_;  // built once: the optimiser allocates nothing per step
   std::vector<Tensor> all_grads_;  // the whole gradient buffer as one tensor, for clipping

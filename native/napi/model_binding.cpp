@@ -268,6 +268,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return p;
   }
 
+  // The gradient and moment buffers, allocated on the JS thread before the first call that trains
+  // or reads them is queued: a worker then finds them in place and never allocates beside a call
+  // that the JS thread prepares. A model that only predicts never has them.
+  void training_buffers() { model_->params().ensure_training(); }
+
   // The batch with references to its JS values kept in `keep`.
   std::shared_ptr<Batch> batch_arg(const Napi::Value& v, Napi::Object keep, Need need) {
     auto b = std::make_shared<Batch>(read_batch(v, model_->batch_spec(), need));
@@ -280,6 +285,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     rethrow_as_js(info.Env(), [&] {
       Napi::Object keep = Napi::Object::New(info.Env());
       auto batch = batch_arg(info[0], keep, Need::Loss);
+      training_buffers();
       const models::OptimConfig opt = read_optim(info[1]);
       auto res = std::make_shared<models::StepResult>();
       out = enqueue(
@@ -339,6 +345,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     rethrow_as_js(info.Env(), [&] {
       Napi::Object keep = Napi::Object::New(info.Env());
       auto batch = batch_arg(info[0], keep, Need::Loss);
+      training_buffers();
       // The gradient arrays are made now (JS thread) and filled by the worker.
       Napi::Object grads = Napi::Object::New(info.Env());
       auto views = std::make_shared<std::vector<std::pair<int, Tensor>>>();
@@ -412,6 +419,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         flag("weights", want_weights);
         flag("optimizer", want_optim);
       }
+      if (want_optim) training_buffers();
       auto copies = std::make_shared<std::vector<std::pair<Tensor, Tensor>>>();  // (source, JS view)
       const auto& all = model_->params().all();
       auto table = [&](auto pick, bool trainable_only) {
@@ -497,6 +505,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         if (s < 0 || s != std::floor(s) || s > 9007199254740991.0)
           range_error("state.optimizer.step must be a non-negative integer, got " + num(s));
         *step = static_cast<int64_t>(s);
+        training_buffers();
         read_table(o.Get("m"), "state.optimizer.m", [](const models::Param& p) { return p.m; }, true);
         read_table(o.Get("v"), "state.optimizer.v", [](const models::Param& p) { return p.v; }, true);
       }
