@@ -25,6 +25,12 @@ Times (a) one fine-tuning step (forward + Dice loss + backward + AdamW step, lr 
 median of 5 repetitions (2 at the paper preset). Prints one JSON line: train_s, forward_s,
 samples/s of both, peak RSS.
 
+predict PRESET H W D THREADS CONTRASTS: UNETR (random weights) over a random [CONTRASTS, H, W, D]
+volume by sliding windows as MONAI's sliding_window_inference runs them (overlap 0.5, Gaussian
+weights, sigma 0.125, two windows a call — PyTorch 1.13's batch of 1 is several times slower per
+sample on CPU — zero padding to the window), under no_grad. Prints one JSON
+line: windows, wall_s, windows_per_s, peak RSS.
+
 State-dict names: UNETR exactly MONAI's `UNETR` (without the unused cross-attention tensors of
 MONAI >= 1.4); Adaptive UNETR the AMAE tokenizer and encoder under `vit.` plus MONAI's decoder
 names; U-Net amae's own (`encoders.{l}`, `upsamples.{l}`, `decoders.{l}`, `out.conv.conv`).
@@ -671,6 +677,66 @@ def cmd_bench(kind, preset, batch, threads, contrasts):
     }), flush=True)
 
 
+def _gaussian_map(roi):
+    """MONAI's compute_importance_map(mode="gaussian", sigma_scale=0.125), clamped as
+    sliding_window_inference clamps it."""
+    m = None
+    for n in roi:
+        x = torch.arange(-(n - 1) / 2.0, (n - 1) / 2.0 + 1, dtype=torch.float)
+        g = torch.exp(x ** 2 / (-2 * (0.125 * n) ** 2))
+        m = g if m is None else m.unsqueeze(-1) * g
+    return torch.clamp(m, min=max(m.min().item(), 1e-3))
+
+
+def _starts(image, roi, overlap=0.5):
+    """MONAI's _get_scan_interval + dense_patch_slices, per axis."""
+    out = []
+    for s, r in zip(image, roi):
+        step = r if r == s else max(int(r * (1 - overlap)), 1)
+        num = math.ceil(s / step)
+        count = next((k + 1 for k in range(num) if k * step + r >= s), 1)
+        out.append([k * step - max(k * step + r - s, 0) for k in range(count)])
+    return out
+
+
+def cmd_predict(preset, h, w, d, threads, contrasts=3, sw_batch=2):
+    """UNETR over a [contrasts, h, w, d] volume by sliding windows (overlap 0.5, Gaussian,
+    sw_batch windows a call: PyTorch 1.13 on CPU runs a batch of 1 several times slower per sample
+    than a batch of 2) under no_grad, as MONAI's sliding_window_inference runs it."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r} (expected one of {', '.join(PRESETS)})")
+    size, e, depth, heads, f, _ = PRESETS[preset]
+    roi = [size] * 3
+    model = UNETR(roi, contrasts, e, depth, heads, 4 * e, f, 1).eval()
+    x = torch.randn(1, contrasts, h, w, d)
+    pad = [max(r - s, 0) for r, s in zip(roi, (h, w, d))]
+    x = F.pad(x, [v for p in reversed(pad) for v in (p // 2, p - p // 2)])
+    image = x.shape[2:]
+    weight = _gaussian_map(roi)
+    out = torch.zeros(1, 1, *image)
+    count = torch.zeros(1, 1, *image)
+    starts = _starts(image, roi)
+    t0 = time.perf_counter()
+    n = 0
+    slices = [(slice(None), slice(None), slice(a, a + roi[0]), slice(b, b + roi[1]), slice(c, c + roi[2]))
+              for a in starts[0] for b in starts[1] for c in starts[2]]
+    with torch.no_grad():
+        for i in range(0, len(slices), sw_batch):
+            group = slices[i:i + sw_batch]
+            pred = model(torch.cat([x[sl] for sl in group]))
+            for k, sl in enumerate(group):
+                out[sl] += weight * pred[k:k + 1]
+                count[sl] += weight
+                n += 1
+    torch.sigmoid(out / count)
+    wall = time.perf_counter() - t0
+    print(json.dumps({"impl": "torch", "torch": torch.__version__, "preset": preset, "size": [h, w, d], "windows": n, "sw_batch": sw_batch,
+                      "wall_s": wall, "windows_per_s": n / wall,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+
+
 def _int(s, what):
     try:
         v = int(s)
@@ -682,7 +748,8 @@ def _int(s, what):
 
 
 USAGE = ("usage: torch_seg.py check MODEL WEIGHTS.safetensors CASE.safetensors OUT.safetensors | "
-         "torch_seg.py bench MODEL PRESET BATCH THREADS [CONTRASTS]")
+         "torch_seg.py bench MODEL PRESET BATCH THREADS [CONTRASTS] | "
+         "torch_seg.py predict PRESET H W D THREADS CONTRASTS")
 
 
 def main(argv):
@@ -694,6 +761,8 @@ def main(argv):
             raise UsageError(f"unknown model {kind!r} (expected one of {', '.join(MODELS)})")
         contrasts = _int(argv[5], "CONTRASTS") if len(argv) == 6 else 3
         cmd_bench(kind, preset, _int(argv[3], "BATCH"), _int(argv[4], "THREADS"), contrasts)
+    elif len(argv) == 7 and argv[0] == "predict":
+        cmd_predict(argv[1], *(_int(v, n) for v, n in zip(argv[2:6], ("H", "W", "D", "THREADS"))), _int(argv[6], "CONTRASTS"))
     else:
         raise UsageError(USAGE)
 
