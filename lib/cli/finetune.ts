@@ -3,9 +3,9 @@
 
 import type { SegmentationKind, SegmentationPreset } from '../models/segmentation.js';
 import type { FinetuneOptions } from '../train/finetune.js';
-import { createProgress, type Progress } from '../train/progress.js';
-import { decimal, integer, parseCommandLine } from './args.js';
+import { parseCommandLine } from './args.js';
 import { UsageError } from './errors.js';
+import { TRAINING_FLAGS, readers, trainingArgs, withProgress } from './training.js';
 
 export const FINETUNE_USAGE = `finetune --data DATASET --model unetr|adaptive-unetr|unet --out DIR [--preset tiny|demo|paper]
       [--init CKPT] [--epochs N] [--batch-size B] [--lr LR] [--min-lr LR] [--warmup EPOCHS]
@@ -18,57 +18,29 @@ export const FINETUNE_USAGE = `finetune --data DATASET --model unetr|adaptive-un
       Defaults per preset (demo: 60 epochs, batch 2, lr 2e-3; paper: 200, 2, 1e-4)`;
 
 const SYNOPSIS = 'finetune --data DATASET --model unetr|adaptive-unetr|unet --out DIR [options] (amae finetune --help lists them)';
-const MAX = Number.MAX_SAFE_INTEGER;
-
 function parse(args: string[]): FinetuneOptions {
   const options = {
-    data: { type: 'string' },
+    ...TRAINING_FLAGS,
     model: { type: 'string' },
     preset: { type: 'string' },
     init: { type: 'string' },
-    out: { type: 'string' },
-    epochs: { type: 'string' },
-    'batch-size': { type: 'string' },
-    lr: { type: 'string' },
-    'min-lr': { type: 'string' },
-    warmup: { type: 'string' },
     slots: { type: 'string' },
     'modality-dropout': { type: 'string' },
     'val-every': { type: 'string' },
-    seed: { type: 'string' },
-    device: { type: 'string' },
-    'max-grad-norm': { type: 'string' },
-    spacing: { type: 'string' },
-    workers: { type: 'string' },
-    resume: { type: 'boolean' },
   } as const;
   const v = parseCommandLine(args, options, SYNOPSIS).values;
   for (const required of ['data', 'model', 'out'] as const) {
     if (!v[required]) throw new UsageError(`--${required} is required; usage: amae ${SYNOPSIS}`);
   }
-  const int = (name: keyof typeof options, min: number) => (v[name] === undefined ? undefined : integer(name, v[name] as string, min, MAX));
-  const num = (name: keyof typeof options) => (v[name] === undefined ? undefined : decimal(name, v[name] as string));
-  const spacing = num('spacing');
+  const { int, num } = readers(v);
   return {
-    data: v.data!,
+    ...trainingArgs(v),
     model: v.model as SegmentationKind,
     preset: (v.preset ?? 'demo') as SegmentationPreset,
     ...(v.init && { init: v.init }),
-    out: v.out!,
-    epochs: int('epochs', 1),
-    batchSize: int('batch-size', 1),
-    lr: num('lr'),
-    minLr: num('min-lr'),
-    warmupEpochs: int('warmup', 0),
     ...(v.slots && { slots: v.slots.split(',').map((s) => s.trim()) }),
     modalityDropout: num('modality-dropout'),
     valEvery: int('val-every', 1),
-    seed: int('seed', 0),
-    device: v.device as FinetuneOptions['device'],
-    maxGradNorm: num('max-grad-norm'),
-    workers: int('workers', 1),
-    ...(spacing !== undefined && { preprocess: { spacing } }),
-    resume: v.resume ?? false,
   };
 }
 
@@ -76,21 +48,7 @@ export async function finetune(args: string[]): Promise<void> {
   const options = parse(args);
   // Imported here: it loads the native addon, which the other commands do without.
   const { finetune: run } = await import('../train/finetune.js');
-  let progress: Progress | undefined;
-  const start = performance.now();
-  let summary;
-  try {
-    summary = await run({
-      ...options,
-      onProgress: (p) => {
-        progress ??= createProgress(p.totalSteps, 'finetune');
-        progress.update(p.step, { epoch: `${p.epoch + 1}/${p.epochs}`, loss: p.loss, lr: p.lr });
-      },
-    });
-  } finally {
-    progress?.stop();
-  }
-  const seconds = ((performance.now() - start) / 1000).toFixed(1);
+  const { summary, seconds } = await withProgress('finetune', (onProgress) => run({ ...options, onProgress }));
   const from = summary.resumedFrom !== undefined ? ` (resumed from step ${summary.resumedFrom})` : '';
   const best = Number.isNaN(summary.bestDice) ? 'no validation cases: best = last' : `best validation Dice ${summary.bestDice.toFixed(4)} after epoch ${summary.bestEpoch}`;
   process.stdout.write(

@@ -24,26 +24,16 @@ import {
 } from '../models/segmentation.js';
 import { amaeToAdaptiveUnetr, amaeToUnetr } from '../models/transfer.js';
 import { TrainingError } from './errors.js';
-import { LAST_FILE, METRICS_FILE, RunFolder, checkDevice, integerOption, realOption } from './run.js';
+import { LAST_FILE, METRICS_FILE, RunFolder, type ScheduleDefaults, type TrainingOptions, type TrainingRecord, checkDevice, integerOption, realOption, trainingSettings } from './run.js';
 import { lrAt } from './schedule.js';
 
-export interface FinetuneOptions {
-  /** A data set (a dataset.json, its folder, an ISLES'22 BIDS folder) or one already opened. */
-  data: string | Dataset;
+export interface FinetuneOptions extends TrainingOptions<FinetuneProgress> {
   model: SegmentationKind;
-  /** Sizes of spec §7 and the training defaults below; default 'demo'. */
+  /** Sizes of spec §7 and the training defaults (FINETUNE_DEFAULTS); default 'demo'. */
   preset?: SegmentationPreset;
   /** An AMAE checkpoint (transferred: its encoder decides the ViT; p must be 16) or a checkpoint
    * of the same segmentation model to continue from. */
   init?: string;
-  /** The folder the run writes: metrics.jsonl, checkpoints, last.json, best.safetensors, model.safetensors. */
-  out: string;
-  /** Defaults per preset: see FINETUNE_DEFAULTS (paper: the paper's 200 epochs at lr 1e-4). */
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  warmupEpochs?: number;
-  minLr?: number;
   /** UNETR and U-Net: the channel slots (default ADC, TRACE, T2). */
   slots?: readonly string[];
   /** Drop each contrast with this probability in training (Adaptive UNETR: removed; UNETR, U-Net:
@@ -51,14 +41,6 @@ export interface FinetuneOptions {
   modalityDropout?: number;
   /** Validate every this many epochs (and after the last); default: per preset. */
   valEvery?: number;
-  seed?: number;
-  device?: Device;
-  resume?: boolean;
-  maxGradNorm?: number;
-  workers?: number;
-  /** Preprocessing (spec §5) as pre-training's: default spacing null (the data's own). */
-  preprocess?: Pick<PreprocessOptions, 'spacing' | 'clip' | 'maxShape'>;
-  onProgress?: (progress: FinetuneProgress) => void;
 }
 
 export interface FinetuneProgress {
@@ -84,30 +66,22 @@ export interface FinetuneSummary {
 }
 
 /** A preset's training defaults: small models on small data want a far larger rate than the paper's. */
-export const FINETUNE_DEFAULTS: Record<SegmentationPreset, { epochs: number; batchSize: number; lr: number; warmupEpochs: number; valEvery: number }> = {
-  tiny: { epochs: 40, batchSize: 2, lr: 3e-3, warmupEpochs: 2, valEvery: 10 },
-  demo: { epochs: 60, batchSize: 2, lr: 2e-3, warmupEpochs: 3, valEvery: 10 },
-  paper: { epochs: 200, batchSize: 2, lr: 1e-4, warmupEpochs: 10, valEvery: 10 },
+export const FINETUNE_DEFAULTS: Record<SegmentationPreset, ScheduleDefaults & { valEvery: number }> = {
+  tiny: { epochs: 40, batchSize: 2, lr: () => 3e-3, warmupEpochs: () => 2, valEvery: 10 },
+  demo: { epochs: 60, batchSize: 2, lr: () => 2e-3, warmupEpochs: () => 3, valEvery: 10 },
+  paper: { epochs: 200, batchSize: 2, lr: () => 1e-4, warmupEpochs: () => 10, valEvery: 10 },
 };
 
 export const FINETUNE_FILES = { best: 'best.safetensors', final: 'model.safetensors', metrics: METRICS_FILE, checkpoint: LAST_FILE } as const;
 
 /** Everything that decides the run's numbers: recorded in last.json, compared on resume. */
-interface RunRecord {
+interface RunRecord extends TrainingRecord {
   kind: SegmentationKind;
   config: Record<string, unknown>;
   init: { file: string; digest: string } | null;
   data: { name: string; training: number; validation: number; digest: string };
-  preprocess: PreprocessOptions;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  warmupEpochs: number;
-  minLr: number;
   modalityDropout: number;
   valEvery: number;
-  maxGradNorm: number;
-  seed: number;
 }
 
 export async function finetune(options: FinetuneOptions): Promise<FinetuneSummary> {
@@ -261,21 +235,9 @@ async function initialModel(o: FinetuneOptions, device: Device): Promise<AnySegm
 
 async function settings(o: FinetuneOptions, dataset: Dataset, model: AnySegmentationModel, training: SubjectSpec[], validation: SubjectSpec[]): Promise<RunRecord> {
   const d = FINETUNE_DEFAULTS[o.preset ?? 'demo'];
-  const epochs = integerOption('epochs', o.epochs ?? d.epochs, 1);
-  const batchSize = integerOption('batchSize', o.batchSize ?? d.batchSize, 1);
-  const lr = realOption('lr', o.lr ?? d.lr, (v) => v > 0 && Number.isFinite(v), 'a positive number');
-  const warmupEpochs = integerOption('warmupEpochs', o.warmupEpochs ?? Math.min(d.warmupEpochs, epochs), 0);
-  if (warmupEpochs > epochs) throw new TrainingError(`warmupEpochs ${warmupEpochs} exceeds epochs ${epochs}`);
-  const minLr = realOption('minLr', o.minLr ?? 0, (v) => v >= 0 && v <= lr, `from 0 to lr (${lr})`);
+  const common = trainingSettings(o, d, { patch: 16, size: model.config.size });
   const modalityDropout = realOption('modalityDropout', o.modalityDropout ?? 0, (v) => v >= 0 && v < 1, 'in [0, 1)');
-  const valEvery = integerOption('valEvery', o.valEvery ?? Math.min(d.valEvery, epochs), 1);
-  const maxGradNorm = realOption('maxGradNorm', o.maxGradNorm ?? 0, (v) => v >= 0 && Number.isFinite(v), '≥ 0 (0: no clipping)');
-  const seed = integerOption('seed', o.seed ?? 0, 0);
-  if (o.workers !== undefined) integerOption('workers', o.workers, 1);
-  const { spacing = null, clip, maxShape } = o.preprocess ?? {};
-  const spacings = spacing === null ? [] : typeof spacing === 'number' ? [spacing] : spacing;
-  if (!spacings.every((v) => v > 0 && Number.isFinite(v))) throw new TrainingError(`preprocess.spacing ${JSON.stringify(spacing)} must be positive (mm) or null`);
-  const preprocess: PreprocessOptions = { spacing, ...(clip && { clip }), ...(maxShape && { maxShape }), patchSize: 16, minShape: [...model.config.size] };
+  const valEvery = integerOption('valEvery', o.valEvery ?? Math.min(d.valEvery, common.epochs), 1);
   const digestOf = (cases: SubjectSpec[]) => createHash('sha256').update(JSON.stringify(cases.map((c) => [c.id, Object.keys(c.images)]))).digest('hex').slice(0, 16);
   const init = o.init ? { file: o.init, digest: createHash('sha256').update(JSON.stringify(await model.weights().then((w) => Object.keys(w).length))).digest('hex').slice(0, 16) } : null;
   return {
@@ -283,16 +245,9 @@ async function settings(o: FinetuneOptions, dataset: Dataset, model: AnySegmenta
     config: model.config as Record<string, unknown>,
     init,
     data: { name: dataset.name, training: training.length, validation: validation.length, digest: digestOf([...training, ...validation]) },
-    preprocess,
-    epochs,
-    batchSize,
-    lr,
-    warmupEpochs,
-    minLr,
+    ...common,
     modalityDropout,
     valEvery,
-    maxGradNorm,
-    seed,
   };
 }
 

@@ -23,54 +23,16 @@ import type { Device } from '../device.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Random } from '../util/random.js';
 import { TrainingError } from './errors.js';
-import { LAST_FILE, METRICS_FILE, RunFolder, checkDevice, integerOption as integer, realOption as real } from './run.js';
+import { LAST_FILE, METRICS_FILE, RunFolder, type TrainingOptions, type TrainingRecord, checkDevice, integerOption as integer, realOption as real, trainingSettings } from './run.js';
 import { lrAt } from './schedule.js';
 
-export interface PretrainOptions {
-  /** A data set (a dataset.json, its folder, an ISLES'22 BIDS folder) or one already opened. */
-  data: string | Dataset;
+export interface PretrainOptions extends TrainingOptions<PretrainProgress> {
   /** A preset name (spec §7) or a full configuration. */
   model: AmaePreset | AmaeConfig;
-  /** The folder the run writes: metrics.jsonl, checkpoints, last.json, amae.safetensors, recon.png. */
-  out: string;
-  /** Default: the preset's (PRETRAIN_DEFAULTS; paper: 500, the paper's). */
-  epochs?: number;
-  /** Subjects per step; default the preset's (paper: 4). */
-  batchSize?: number;
-  /** Peak learning rate; default the preset's: the paper's 1e-5 at batch 4, scaled linearly with
-   * the batch (MAE's rule), for 'paper' and a configuration object; 1e-3 for tiny and demo. */
-  lr?: number;
-  /** Epochs of linear warm-up; default the preset's (paper: 5 % of the epochs, MAE's 40 of 800). */
-  warmupEpochs?: number;
-  /** Where the cosine ends; default 0. */
-  minLr?: number;
   /** Mask ratio r; default 0.7. */
   maskRatio?: number;
-  /** Seeds the initialisation, the data order, the augmentation and the masks; default 0. */
-  seed?: number;
-  /** Where the model trains: 'cpu' (the default) or 'cuda' (a TrainingError with cudaInfo()'s
-   * reason where CUDA cannot run). Not part of the run's record: a run may resume on another
-   * device (its numbers then follow that device's arithmetic). */
-  device?: Device;
-  /** Continue the run in `out` from its last checkpoint; every option that decides the run's
-   * numbers must be as it was. */
-  resume?: boolean;
   /** Checkpoint every this many epochs (and always after the last); default 1. */
   checkpointEvery?: number;
-  /** Clip the global gradient norm to this; default 0, no clipping (neither MAE nor the paper clips). */
-  maxGradNorm?: number;
-  /** Loader worker threads (default: the loader's, one per core up to 8). */
-  workers?: number;
-  /**
-   * Preprocessing (spec §5). Default spacing: null, each subject keeps its reference contrast's
-   * voxel size. The synthetic data (`amae synth`) holds a whole head in 32–64 voxels of 3–8 mm,
-   * the field of view the tiny and demo models are sized for; resampled to 1 mm it would be 200+
-   * voxels a side, of which a model crop sees a sliver. For real scans pass a spacing (e.g. 1.5).
-   * The patch size and the model's size as the smallest shape are always the model's.
-   */
-  preprocess?: Pick<PreprocessOptions, 'spacing' | 'clip' | 'maxShape'>;
-  /** Called after every step. */
-  onProgress?: (progress: PretrainProgress) => void;
 }
 
 export interface PretrainProgress {
@@ -114,18 +76,10 @@ export interface PretrainSummary {
 }
 
 /** Everything that decides the run's numbers: recorded in last.json, compared on resume. */
-interface RunRecord {
+interface RunRecord extends TrainingRecord {
   config: ResolvedAmaeConfig;
   data: { name: string; cases: number; digest: string };
-  preprocess: PreprocessOptions;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  warmupEpochs: number;
-  minLr: number;
   maskRatio: number;
-  maxGradNorm: number;
-  seed: number;
 }
 
 /**
@@ -252,22 +206,9 @@ function settings(o: PretrainOptions, dataset: Dataset, cases: SubjectSpec[]): {
   }
   // A preset brings its own training defaults; a configuration object gets the paper's.
   const d = typeof o.model === 'string' && Object.hasOwn(PRETRAIN_DEFAULTS, o.model) ? PRETRAIN_DEFAULTS[o.model] : PRETRAIN_DEFAULTS.paper;
-  const epochs = integer('epochs', o.epochs ?? d.epochs, 1);
-  const batchSize = integer('batchSize', o.batchSize ?? d.batchSize, 1);
-  const lr = real('lr', o.lr ?? d.lr(batchSize), (v) => v > 0 && Number.isFinite(v), 'a positive number');
-  const warmupEpochs = integer('warmupEpochs', o.warmupEpochs ?? Math.min(epochs, d.warmupEpochs(epochs)), 0);
-  if (warmupEpochs > epochs) throw new TrainingError(`warmupEpochs ${warmupEpochs} exceeds epochs ${epochs}`);
-  const minLr = real('minLr', o.minLr ?? 0, (v) => v >= 0 && v <= lr, `from 0 to lr (${lr})`);
+  const common = trainingSettings(o, d, config);
   const maskRatio = real('maskRatio', o.maskRatio ?? 0.7, (v) => v > 0 && v < 1, 'above 0 and below 1 (r = 0 masks nothing and has no loss)');
-  const maxGradNorm = real('maxGradNorm', o.maxGradNorm ?? 0, (v) => v >= 0 && Number.isFinite(v), '≥ 0 (0: no clipping)');
-  const seed = integer('seed', o.seed ?? 0, 0);
   const checkpointEvery = integer('checkpointEvery', o.checkpointEvery ?? 1, 1);
-  if (o.workers !== undefined) integer('workers', o.workers, 1);
-  const { spacing = null, clip, maxShape } = o.preprocess ?? {};
-  // Checked here: in the loader's workers a bad spacing would fail subject by subject.
-  const spacings = spacing === null ? [] : typeof spacing === 'number' ? [spacing] : spacing;
-  if (!spacings.every((v) => v > 0 && Number.isFinite(v))) throw new TrainingError(`preprocess.spacing ${JSON.stringify(spacing)} must be positive (mm) or null`);
-  const preprocess: PreprocessOptions = { spacing, ...(clip && { clip }), ...(maxShape && { maxShape }), patchSize: config.patch, minShape: [...config.size] };
   // Which cases with which contrasts, not where the files are: a data set moved elsewhere is the
   // same data.
   const digest = createHash('sha256')
@@ -275,7 +216,7 @@ function settings(o: PretrainOptions, dataset: Dataset, cases: SubjectSpec[]): {
     .digest('hex')
     .slice(0, 16);
   const data = { name: dataset.name, cases: cases.length, digest };
-  return { run: { config, data, preprocess, epochs, batchSize, lr, warmupEpochs, minLr, maskRatio, maxGradNorm, seed }, checkpointEvery };
+  return { run: { config, data, ...common, maskRatio }, checkpointEvery };
 }
 
 /**

@@ -6,6 +6,8 @@
 // the seed and the step are all the generator state to keep.
 import { access, mkdir, open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import type { Dataset } from '../data/dataset.js';
+import type { PreprocessOptions } from '../data/preprocess.js';
 import { cudaUnavailableReason, type Device } from '../device.js';
 import type { Model } from '../models/model.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -84,6 +86,85 @@ export class RunFolder<R extends object> {
     await this.metrics?.close();
     this.metrics = undefined;
   }
+}
+
+/** What every training run takes (pre-training, fine-tuning); each adds its own. */
+export interface TrainingOptions<Progress> {
+  /** A data set (a dataset.json, its folder, an ISLES'22 BIDS folder) or one already opened. */
+  data: string | Dataset;
+  /** The run's folder (see RunFolder). */
+  out: string;
+  /** Defaults: the preset's (its *_DEFAULTS table). */
+  epochs?: number;
+  /** Subjects per step. */
+  batchSize?: number;
+  /** Peak learning rate of the linear warm-up + cosine schedule. */
+  lr?: number;
+  /** Epochs of linear warm-up. */
+  warmupEpochs?: number;
+  /** Where the cosine ends; default 0. */
+  minLr?: number;
+  /** Seeds the initialisation, the data order and the augmentation; default 0. */
+  seed?: number;
+  /** Where the model trains: 'cpu' (the default) or 'cuda' (a TrainingError with cudaInfo()'s
+   * reason where CUDA cannot run). Not part of the run's record: a run may resume on another
+   * device (its numbers then follow that device's arithmetic). */
+  device?: Device;
+  /** Continue the run in `out` from its last checkpoint; every option that decides the run's
+   * numbers must be as it was. */
+  resume?: boolean;
+  /** Clip the global gradient norm to this; default 0, no clipping. */
+  maxGradNorm?: number;
+  /** Loader worker threads (default: the loader's, one per core up to 8). */
+  workers?: number;
+  /**
+   * Preprocessing (spec §5). Default spacing: null, each subject keeps its reference contrast's
+   * voxel size. The synthetic data (`amae synth`) holds a whole head in 32–64 voxels of 3–8 mm,
+   * the field of view the tiny and demo models are sized for; resampled to 1 mm it would be 200+
+   * voxels a side, of which a model crop sees a sliver. For real scans pass a spacing (e.g. 1.5).
+   * The patch size and the model's size as the smallest shape are always the model's.
+   */
+  preprocess?: Pick<PreprocessOptions, 'spacing' | 'clip' | 'maxShape'>;
+  /** Called after every step. */
+  onProgress?: (progress: Progress) => void;
+}
+
+/** A preset's defaults for the schedule (lr and warm-up may depend on the batch and the epochs). */
+export interface ScheduleDefaults {
+  epochs: number;
+  batchSize: number;
+  lr: (batch: number) => number;
+  warmupEpochs: (epochs: number) => number;
+}
+
+/** The schedule, seed and preprocessing every run records, checked, defaults applied. */
+export interface TrainingRecord {
+  preprocess: PreprocessOptions;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  warmupEpochs: number;
+  minLr: number;
+  maxGradNorm: number;
+  seed: number;
+}
+
+export function trainingSettings<P>(o: TrainingOptions<P>, d: ScheduleDefaults, model: { patch: number; size: readonly number[] }): TrainingRecord {
+  const epochs = integerOption('epochs', o.epochs ?? d.epochs, 1);
+  const batchSize = integerOption('batchSize', o.batchSize ?? d.batchSize, 1);
+  const lr = realOption('lr', o.lr ?? d.lr(batchSize), (v) => v > 0 && Number.isFinite(v), 'a positive number');
+  const warmupEpochs = integerOption('warmupEpochs', o.warmupEpochs ?? Math.min(epochs, d.warmupEpochs(epochs)), 0);
+  if (warmupEpochs > epochs) throw new TrainingError(`warmupEpochs ${warmupEpochs} exceeds epochs ${epochs}`);
+  const minLr = realOption('minLr', o.minLr ?? 0, (v) => v >= 0 && v <= lr, `from 0 to lr (${lr})`);
+  const maxGradNorm = realOption('maxGradNorm', o.maxGradNorm ?? 0, (v) => v >= 0 && Number.isFinite(v), '≥ 0 (0: no clipping)');
+  const seed = integerOption('seed', o.seed ?? 0, 0);
+  if (o.workers !== undefined) integerOption('workers', o.workers, 1);
+  const { spacing = null, clip, maxShape } = o.preprocess ?? {};
+  // Checked here: in the loader's workers a bad spacing would fail subject by subject.
+  const spacings = spacing === null ? [] : typeof spacing === 'number' ? [spacing] : spacing;
+  if (!spacings.every((v) => v > 0 && Number.isFinite(v))) throw new TrainingError(`preprocess.spacing ${JSON.stringify(spacing)} must be positive (mm) or null`);
+  const preprocess: PreprocessOptions = { spacing, ...(clip && { clip }), ...(maxShape && { maxShape }), patchSize: model.patch, minShape: [...model.size] as [number, number, number] };
+  return { preprocess, epochs, batchSize, lr, warmupEpochs, minLr, maxGradNorm, seed };
 }
 
 /** 'cpu', or 'cuda' where CUDA can run: checked before anything is read or written. */
