@@ -107,21 +107,27 @@ export async function slidingWindowInference(
   const count = new Float32Array(V);
 
   // A window's voxel (h, w, d) lies at padded (s + h, …), i.e. at original (s + h − before, …).
+  // Each of the window's rows (h, w) inside the volume, with the original (y, x) and the window's
+  // d range [d0, d1) inside it: what cropping and stitching both walk.
+  const rows = (s: [number, number, number], fn: (h: number, w: number, y: number, x: number, d0: number, d1: number) => void) => {
+    const d0 = Math.max(0, before[2] - s[2]);
+    const d1 = Math.min(roi[2], D + before[2] - s[2]);
+    for (let h = 0; h < roi[0]; h++) {
+      const y = s[0] + h - before[0];
+      if (y < 0 || y >= H) continue;
+      for (let w = 0; w < roi[1]; w++) {
+        const x = s[1] + w - before[1];
+        if (x >= 0 && x < W) fn(h, w, y, x, d0, d1);
+      }
+    }
+  };
   const crop = (buf: Float32Array, at: number, s: [number, number, number]) => {
     for (let c = 0; c < channels; c++)
-      for (let h = 0; h < roi[0]; h++) {
-        const y = s[0] + h - before[0];
-        if (y < 0 || y >= H) continue;
-        for (let w = 0; w < roi[1]; w++) {
-          const x = s[1] + w - before[1];
-          if (x < 0 || x >= W) continue;
-          const d0 = Math.max(0, before[2] - s[2]);
-          const d1 = Math.min(roi[2], D + before[2] - s[2]);
-          const src = (c * H + y) * W * D + x * D + (s[2] - before[2]);
-          const dst = at + ((c * roi[0] + h) * roi[1] + w) * roi[2];
-          buf.set(input.subarray(src + d0, src + d1), dst + d0);
-        }
-      }
+      rows(s, (h, w, y, x, d0, d1) => {
+        const src = (c * H + y) * W * D + x * D + (s[2] - before[2]);
+        const dst = at + ((c * roi[0] + h) * roi[1] + w) * roi[2];
+        buf.set(input.subarray(src + d0, src + d1), dst + d0);
+      });
   };
   for (let b = 0; b < starts.length; b += batchSize) {
     const batch = starts.slice(b, b + batchSize);
@@ -136,24 +142,16 @@ export async function slidingWindowInference(
       throw new RangeError(`the predictor returned ${out.length} values for ${batch.length} window(s); expected ${batch.length * classes * R}`);
     }
     // Weighted sums onto the unpadded volume (padding is cropped away, as MONAI crops it after).
-    batch.forEach((s, n) => {
-      for (let h = 0; h < roi[0]; h++) {
-        const y = s[0] + h - before[0];
-        if (y < 0 || y >= H) continue;
-        for (let w = 0; w < roi[1]; w++) {
-          const x = s[1] + w - before[1];
-          if (x < 0 || x >= W) continue;
-          for (let d = 0; d < roi[2]; d++) {
-            const z = s[2] + d - before[2];
-            if (z < 0 || z >= D) continue;
-            const r = (h * roi[1] + w) * roi[2] + d;
-            const v = (y * W + x) * D + z;
-            count[v] += weight[r];
-            for (let k = 0; k < classes; k++) output[k * V + v] += weight[r] * out[(n * classes + k) * R + r];
-          }
+    batch.forEach((s, n) =>
+      rows(s, (h, w, y, x, d0, d1) => {
+        for (let d = d0; d < d1; d++) {
+          const r = (h * roi[1] + w) * roi[2] + d;
+          const v = (y * W + x) * D + (s[2] + d - before[2]);
+          count[v] += weight[r];
+          for (let k = 0; k < classes; k++) output[k * V + v] += weight[r] * out[(n * classes + k) * R + r];
         }
-      }
-    });
+      }),
+    );
   }
   for (let k = 0; k < classes; k++) for (let v = 0; v < V; v++) output[k * V + v] /= count[v];
   return { output, classes };
