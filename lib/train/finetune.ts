@@ -6,6 +6,7 @@
 // validation volumes, the best mean Dice kept as best.safetensors. The run folder (metrics.jsonl,
 // checkpoints, last.json, exact resume) is lib/train/run.ts's, shared with pre-training.
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { CONTRASTS } from '../data/contrasts.js';
 import { openDataset, type Dataset } from '../data/dataset.js';
 import { createLoader } from '../data/loader.js';
@@ -16,11 +17,14 @@ import { segmentVolume } from '../infer/segment.js';
 import { Amae } from '../models/amae.js';
 import { readCheckpoint } from '../models/model.js';
 import {
+  ADAPTIVE_UNETR_PRESETS,
   type AnySegmentationModel,
   type SegmentationKind,
   type SegmentationPreset,
   createSegmentationModel,
   loadSegmentationModel,
+  UNET_PRESETS,
+  UNETR_PRESETS,
 } from '../models/segmentation.js';
 import { amaeToAdaptiveUnetr, amaeToUnetr } from '../models/transfer.js';
 import { TrainingError } from './errors.js';
@@ -214,15 +218,13 @@ async function initialModel(o: FinetuneOptions, device: Device): Promise<AnySegm
   const seed = integerOption('seed', o.seed ?? 0, 0);
   if (o.slots && o.model === 'adaptive-unetr') throw new TrainingError('slots: Adaptive UNETR takes every contrast a subject has; slots are for unetr and unet');
   try {
-    if (!o.init) {
-      const base = createSegmentationModel(o.model, preset, { seed, device }).config;
-      return createSegmentationModel(o.model, { ...base, ...(o.slots && { slots: o.slots }) } as never, { seed, device });
-    }
+    const base = { unetr: UNETR_PRESETS, 'adaptive-unetr': ADAPTIVE_UNETR_PRESETS, unet: UNET_PRESETS }[o.model][preset];
+    if (!o.init) return createSegmentationModel(o.model, { ...base, ...(o.slots && { slots: o.slots }) } as never, { seed, device });
     const { kind } = await readCheckpoint(o.init);
     if (kind === 'amae') {
       if (o.model === 'unet') throw new TrainingError(`init ${o.init} is an AMAE checkpoint: it transfers to unetr and adaptive-unetr, not to a U-Net`);
       const amae = await Amae.load(o.init, { device });
-      const featureSize = (createSegmentationModel(o.model, preset).config as { featureSize: number }).featureSize;
+      const featureSize = (base as { featureSize: number }).featureSize;
       return o.model === 'unetr' ? amaeToUnetr(amae, { featureSize, slots: o.slots, seed, device }) : amaeToAdaptiveUnetr(amae, { featureSize, seed, device });
     }
     if (kind !== o.model) throw new TrainingError(`init ${o.init} is a ${kind} checkpoint, not ${o.model}`);
@@ -239,7 +241,8 @@ async function settings(o: FinetuneOptions, dataset: Dataset, model: AnySegmenta
   const modalityDropout = realOption('modalityDropout', o.modalityDropout ?? 0, (v) => v >= 0 && v < 1, 'in [0, 1)');
   const valEvery = integerOption('valEvery', o.valEvery ?? Math.min(d.valEvery, common.epochs), 1);
   const digestOf = (cases: SubjectSpec[]) => createHash('sha256').update(JSON.stringify(cases.map((c) => [c.id, Object.keys(c.images)]))).digest('hex').slice(0, 16);
-  const init = o.init ? { file: o.init, digest: createHash('sha256').update(JSON.stringify(await model.weights().then((w) => Object.keys(w).length))).digest('hex').slice(0, 16) } : null;
+  // The initial weights' file by content, so that a resume from another file of the same name is refused.
+  const init = o.init ? { file: o.init, digest: createHash('sha256').update(await readFile(o.init)).digest('hex').slice(0, 16) } : null;
   return {
     kind: model.kind as SegmentationKind,
     config: model.config as Record<string, unknown>,
