@@ -3,7 +3,7 @@
 
 import type { Device } from '../device.js';
 import { createProgress, type Progress } from '../train/progress.js';
-import type { TrainingOptions } from '../train/run.js';
+import type { StepProgress, TrainingOptions } from '../train/run.js';
 import { decimal, integer } from './args.js';
 
 export const TRAINING_FLAGS = {
@@ -56,7 +56,7 @@ export function trainingArgs(v: Values): Omit<TrainingOptions<unknown>, 'onProgr
 }
 
 /** Runs `run` with a progress bar fed by its onProgress, and the seconds it took. */
-export async function withProgress<P extends { step: number; totalSteps: number; epoch: number; epochs: number; loss: number; lr: number }, S>(
+export async function withProgress<P extends StepProgress, S>(
   label: string,
   run: (onProgress: (p: P) => void) => Promise<S>,
 ): Promise<{ summary: S; seconds: string }> {

@@ -28,7 +28,7 @@ import {
 } from '../models/segmentation.js';
 import { amaeToAdaptiveUnetr, amaeToUnetr } from '../models/transfer.js';
 import { TrainingError } from './errors.js';
-import { LAST_FILE, METRICS_FILE, RunFolder, type ScheduleDefaults, type TrainingOptions, type TrainingRecord, checkDevice, integerOption, realOption, trainingSettings } from './run.js';
+import { LAST_FILE, METRICS_FILE, RunFolder, type ScheduleDefaults, type StepProgress, type TrainingOptions, type TrainingRecord, checkDevice, integerOption, realOption, trainingSettings } from './run.js';
 import { lrAt } from './schedule.js';
 
 export interface FinetuneOptions extends TrainingOptions<FinetuneProgress> {
@@ -47,13 +47,7 @@ export interface FinetuneOptions extends TrainingOptions<FinetuneProgress> {
   valEvery?: number;
 }
 
-export interface FinetuneProgress {
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  epochs: number;
-  loss: number;
-  lr: number;
+export interface FinetuneProgress extends StepProgress {
   /** The latest validation mean Dice, once there is one. */
   valDice?: number;
 }
@@ -131,7 +125,6 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneSummar
   };
 
   if (epoch < run.epochs) {
-    const accepted = new Set(model.contrasts.map((c) => CONTRASTS.indexOf(c)));
     const loader = createLoader(training, {
       roi: [...model.config.size],
       batchSize: run.batchSize,
@@ -152,13 +145,7 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneSummar
     try {
       for await (const batch of loader) {
         const lr = lrAt(step, schedule);
-        const subjects = batch.subjects.map((s) => {
-          // The contrasts the model takes; a subject left with none gets its first slot zero-filled
-          // (what the model sees for a subject missing every slot).
-          const contrasts = s.contrasts.filter((c) => accepted.has(c.id)).map((c) => ({ id: c.id, data: c.data }));
-          if (contrasts.length === 0) contrasts.push({ id: CONTRASTS.indexOf(model.contrasts[0]), data: new Float32Array(s.shape[0] * s.shape[1] * s.shape[2]) });
-          return { contrasts, label: Float32Array.from(s.label!, (v) => (v > 0 ? 1 : 0)) };
-        });
+        const subjects = batch.subjects.map((s) => ({ contrasts: modelInputs(model, s.contrasts, s.shape), label: Float32Array.from(s.label!, (v) => (v > 0 ? 1 : 0)) }));
         // AdamW: PyTorch's β (0.9, 0.999) as MONAI's fine-tuning recipes use it, weight decay 0.05
         // (spec §4) except on biases, norms and embeddings.
         const result = await model.trainStep(model.pack(subjects), { lr, beta1: 0.9, beta2: 0.999, weightDecay: 0.05, maxGradNorm: run.maxGradNorm });
@@ -260,6 +247,15 @@ async function prepareAll(cases: SubjectSpec[], dataset: Dataset, preprocess: Pr
   return out;
 }
 
+/** The contrasts of a subject the model takes; a subject left with none gets the model's first slot
+ * zero-filled (what the model sees for a subject missing every slot). */
+function modelInputs(model: AnySegmentationModel, contrasts: readonly { id: number; data: Float32Array }[], shape: readonly number[]) {
+  const accepted = new Set(model.contrasts.map((c) => CONTRASTS.indexOf(c)));
+  const kept = contrasts.filter((c) => accepted.has(c.id)).map((c) => ({ id: c.id, data: c.data }));
+  if (kept.length === 0) kept.push({ id: CONTRASTS.indexOf(model.contrasts[0]), data: new Float32Array(shape[0] * shape[1] * shape[2]) });
+  return kept;
+}
+
 /** Dice of the mask thresholded at 0.5 (both empty: 1), per subject, on the prepared grid. */
 export function dice(prob: ArrayLike<number>, label: ArrayLike<number>): number {
   let inter = 0;
@@ -277,12 +273,9 @@ export function dice(prob: ArrayLike<number>, label: ArrayLike<number>): number 
 
 /** Mean Dice over whole prepared volumes by sliding-window inference (spec §4). */
 export async function meanDice(model: AnySegmentationModel, subjects: PreparedSubject[]): Promise<number> {
-  const accepted = new Set(model.contrasts);
   let sum = 0;
   for (const s of subjects) {
-    const contrasts = s.contrasts.filter((c) => accepted.has(c.name)).map((c) => ({ id: c.id, data: c.data }));
-    if (contrasts.length === 0) contrasts.push({ id: CONTRASTS.indexOf(model.contrasts[0]), data: new Float32Array(s.shape[0] * s.shape[1] * s.shape[2]) });
-    const prob = await segmentVolume(model, contrasts, s.shape);
+    const prob = await segmentVolume(model, modelInputs(model, s.contrasts, s.shape), s.shape);
     sum += dice(prob, s.label!);
   }
   return subjects.length ? sum / subjects.length : NaN;

@@ -23,7 +23,7 @@ import type { Device } from '../device.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Random } from '../util/random.js';
 import { TrainingError } from './errors.js';
-import { LAST_FILE, METRICS_FILE, RunFolder, type TrainingOptions, type TrainingRecord, checkDevice, integerOption as integer, realOption as real, trainingSettings } from './run.js';
+import { LAST_FILE, METRICS_FILE, RunFolder, type StepProgress, type TrainingOptions, type TrainingRecord, checkDevice, integerOption as integer, realOption as real, trainingSettings } from './run.js';
 import { lrAt } from './schedule.js';
 
 export interface PretrainOptions extends TrainingOptions<PretrainProgress> {
@@ -35,15 +35,7 @@ export interface PretrainOptions extends TrainingOptions<PretrainProgress> {
   checkpointEvery?: number;
 }
 
-export interface PretrainProgress {
-  /** Steps done, of totalSteps. */
-  step: number;
-  totalSteps: number;
-  /** The 0-based epoch of the step, of `epochs`. */
-  epoch: number;
-  epochs: number;
-  loss: number;
-  lr: number;
+export interface PretrainProgress extends StepProgress {
   gradNorm: number;
   samplesPerS: number;
 }

@@ -88,6 +88,18 @@ export class RunFolder<R extends object> {
   }
 }
 
+/** What every run reports after each step (runs add their own fields). */
+export interface StepProgress {
+  /** Steps done, of totalSteps. */
+  step: number;
+  totalSteps: number;
+  /** The 0-based epoch of the step, of `epochs`. */
+  epoch: number;
+  epochs: number;
+  loss: number;
+  lr: number;
+}
+
 /** What every training run takes (pre-training, fine-tuning); each adds its own. */
 export interface TrainingOptions<Progress> {
   /** A data set (a dataset.json, its folder, an ISLES'22 BIDS folder) or one already opened. */
